@@ -1,0 +1,75 @@
+# docker-socket-operator — every entry point a user or CI needs.
+SHELL := /bin/bash
+DSO_CACHE ?= /var/cache/docker-socket-operator
+export DSO_CACHE
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PIP_CACHE_DIR := $(DSO_CACHE)/pip
+SHARED ?= $(abspath ../shared)
+export SHARED
+
+include mk/controlplane.mk
+
+.PHONY: help deps system-deps venv lint typecheck test test-unit test-integration demo bench \
+        crds catalogue check-generated e2e clean
+
+help:
+	@echo "make demo   - private dockerd + the proxy with a sample policy, allowed and denied calls"
+	@echo "make test   - lint, types, generated files, unit and integration tests (real daemons)"
+	@echo "make bench  - proxy vs direct socket (and operator figures when the control plane exists)"
+
+deps: system-deps venv
+
+# Debian packages the tests and the demo start for real: dockerd, podman, busybox for the image.
+system-deps:
+	@missing=""; \
+	for pair in dockerd:docker.io podman:podman busybox:busybox-static newuidmap:uidmap; do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[dev,operator]'
+	touch $@
+
+venv: $(VENV)/.stamp
+
+lint: venv
+	$(VENV)/bin/ruff check operator tests e2e
+	$(VENV)/bin/ruff format --check operator tests e2e
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+catalogue: venv
+	$(PY) -m docker_socket_operator.catalogue.build --specs $(SHARED)/docker-api
+
+crds: venv
+	$(PY) -m docker_socket_operator.cli crd --output crds/
+
+test-unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
+test-integration: deps
+	$(VENV)/bin/pytest -q tests/integration
+
+test: deps lint typecheck
+	$(VENV)/bin/pytest -q -rs tests
+
+demo: deps
+	$(PY) -m docker_socket_operator.demo
+
+bench: deps
+	$(PY) -m tests.bench
+
+e2e:
+	@bash e2e/run.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Pydantic models of the DockerSocketPolicy resource (source of the CRD schema)."""

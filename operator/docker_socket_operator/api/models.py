@@ -1,0 +1,213 @@
+"""The DockerSocketPolicy resource: the one source of truth for the CRD schema,
+the proxy's policy file and the operator's rendering.
+
+The proxy reads the same document the operator reads (a whole DockerSocketPolicy
+YAML); only `spec.rules`, `spec.visibility`, `spec.audit` and `spec.limits`
+matter to it, the rest is for the operator.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+GROUP = "dockersocket.io"
+VERSION = "v1alpha1"
+KIND = "DockerSocketPolicy"
+PLURAL = "dockersocketpolicies"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+PresetName = Literal["read-only", "discovery", "restart-only", "compose-admin", "ci-runner", "logs"]
+AuditMode = Literal["none", "denied", "all"]
+
+# Operation names look like "containers.restart"; a trailing "*" or "group.*" glob is allowed,
+# and "libpod:METHOD /libpod/path-glob" names a Podman libpod route.
+OperationPattern = Annotated[
+    str,
+    Field(pattern=r"^([a-z*][a-z0-9*-]*(\.[a-z0-9*-]+)?|libpod:(GET|HEAD|POST|PUT|DELETE|\*) /libpod/\S*)$"),
+]
+
+
+class Model(BaseModel):
+    """Strict base: unknown fields are an error, so a typo never silently widens access."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SocketSpec(Model):
+    path: str = Field(
+        default="/var/run/docker.sock",
+        pattern=r"^/\S+$",
+        description="Host path of the Docker or Podman API socket.",
+    )
+
+
+class LabelSelectorRequirement(Model):
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] = Field(default_factory=list)
+
+
+class LabelSelector(Model):
+    """A Kubernetes label selector (matchLabels AND matchExpressions)."""
+
+    matchLabels: dict[str, str] = Field(default_factory=dict)
+    matchExpressions: list[LabelSelectorRequirement] = Field(default_factory=list)
+
+
+class ClientPeer(Model):
+    """One NetworkPolicy peer: pods matching podSelector in namespaces matching namespaceSelector.
+
+    Both selectors hold together (AND): they render as ONE peer, never two.
+    """
+
+    namespaceSelector: LabelSelector = Field(default_factory=LabelSelector)
+    podSelector: LabelSelector = Field(default_factory=LabelSelector)
+
+
+class Toleration(Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    tolerationSeconds: int | None = None
+
+
+class ContainerSelector(Model):
+    """Which containers a rule (or visibility) covers. Every field given must match (AND);
+    within `names` any one glob may match. Names are compared without the leading '/'."""
+
+    names: list[str] = Field(default_factory=list, description="Container name globs.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels the container must carry ('*' = any value)."
+    )
+    composeProject: str | None = Field(
+        default=None, description="Shorthand for the label com.docker.compose.project."
+    )
+
+
+class CreateConstraints(Model):
+    """What a container create (and update) body may ask for. Everything with host power is
+    refused unless opened here."""
+
+    privileged: bool = False
+    bindPrefixes: list[Annotated[str, Field(pattern=r"^/")]] = Field(
+        default_factory=list, description="Host paths (and below) that binds and bind mounts may use."
+    )
+    hostNamespaces: bool = Field(
+        default=False, description="Allow network/pid/ipc/uts/userns/cgroupns = host or container:<id>."
+    )
+    capabilities: list[str] = Field(default_factory=list, description="Capabilities CapAdd may name.")
+    devices: bool = Field(default=False, description="Allow Devices, DeviceRequests, DeviceCgroupRules.")
+    images: list[str] = Field(
+        default_factory=list, description="Image reference globs a container may use; empty = any."
+    )
+    volumesFrom: bool = False
+    sysctls: bool = False
+    securityOpt: list[str] = Field(
+        default_factory=list,
+        description="SecurityOpt entries allowed besides no-new-privileges (e.g. 'seccomp=unconfined').",
+    )
+    runtimes: list[str] = Field(default_factory=list, description="OCI runtimes besides the default.")
+    cgroupParent: bool = False
+
+
+class ExecConstraints(Model):
+    privileged: bool = False
+    users: list[str] = Field(
+        default_factory=list, description="Users an exec may run as; empty = the container's own user."
+    )
+
+
+class Rule(Model):
+    """One rule: exactly one of preset, allow or deny. Rules are tried in order; first match wins."""
+
+    preset: PresetName | None = None
+    allow: list[OperationPattern] = Field(default_factory=list)
+    deny: list[OperationPattern] = Field(default_factory=list)
+    containers: ContainerSelector | None = None
+    create: CreateConstraints | None = None
+    exec: ExecConstraints | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Rule:
+        kinds = [self.preset is not None, bool(self.allow), bool(self.deny)]
+        if sum(kinds) != 1:
+            raise ValueError("a rule needs exactly one of preset, allow or deny")
+        return self
+
+
+class Visibility(Model):
+    containers: ContainerSelector | None = Field(
+        default=None,
+        description="Only these containers exist for the client: lists, events and every per-container call.",
+    )
+    redactEnv: bool = Field(default=True, description="Replace Config.Env values in inspect answers.")
+
+
+class Limits(Model):
+    maxBodyBytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON body inspected.")
+
+
+class ResourceList(Model):
+    cpu: str | None = None
+    memory: str | None = None
+
+
+class Resources(Model):
+    requests: ResourceList = Field(default_factory=lambda: ResourceList(cpu="10m", memory="32Mi"))
+    limits: ResourceList = Field(default_factory=lambda: ResourceList(memory="128Mi"))
+
+
+class DockerSocketPolicySpec(Model):
+    socket: SocketSpec = Field(default_factory=SocketSpec)
+    nodeSelector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    clients: list[ClientPeer] = Field(default_factory=list)
+    port: int = Field(default=2375, ge=1, le=65535)
+    rules: list[Rule] = Field(default_factory=list)
+    visibility: Visibility = Field(default_factory=Visibility)
+    audit: AuditMode = "denied"
+    limits: Limits = Field(default_factory=Limits)
+    resources: Resources = Field(default_factory=Resources)
+    seLinuxType: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_]+$",
+        description="SELinux type for the proxy pod (Podman sockets on SELinux hosts: spc_t).",
+    )
+
+
+class Condition(Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    observedGeneration: int | None = None
+    lastTransitionTime: str | None = None
+
+
+class NodesStatus(Model):
+    desired: int = 0
+    ready: int = 0
+
+
+class DockerSocketPolicyStatus(Model):
+    observedGeneration: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    endpoint: str | None = None
+    nodes: NodesStatus | None = None
+
+
+class ObjectMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = "policy"
+
+
+class DockerSocketPolicy(Model):
+    apiVersion: Literal["dockersocket.io/v1alpha1"] = API_VERSION
+    kind: Literal["DockerSocketPolicy"] = KIND
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: DockerSocketPolicySpec = Field(default_factory=DockerSocketPolicySpec)
+    status: DockerSocketPolicyStatus | None = None

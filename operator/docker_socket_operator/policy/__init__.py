@@ -1,0 +1,1 @@
+"""Policy: compile a spec into rules, decide requests, inspect bodies, filter answers."""

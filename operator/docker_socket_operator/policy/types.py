@@ -1,0 +1,46 @@
+"""Types shared by the policy core and the proxy shell (interface contract)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from docker_socket_operator.catalogue.types import Operation
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerFacts:
+    """What the proxy learned about a container by inspecting it upstream."""
+
+    id: str  # full 64-hex ID
+    name: str  # without the leading '/'
+    labels: Mapping[str, str] = field(default_factory=dict)
+    image: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    method: str
+    api_path: str  # canonical, no version prefix
+    op: Operation | None  # None: unknown route
+    params: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)  # first value wins, as in Go
+    body: Any = None  # decoded JSON with casefolded keys (see policy.body), or None
+    container: ContainerFacts | None = None  # resolved target container, when needed
+    libpod: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allow: bool
+    rule: str  # "rules[2] allow containers.restart" | "default deny" | ...
+    reason: str  # human words for the 403 message and the audit log
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be compiled (unknown operation, bad glob...): never half-applied."""
+
+
+class BadBody(ValueError):
+    """A body that cannot be decoded the way dockerd would: the proxy answers 400."""
