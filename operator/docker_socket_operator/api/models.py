@@ -8,15 +8,15 @@ matter to it, the rest is for the operator.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 GROUP = "dockersocket.io"
 VERSION = "v1alpha1"
-KIND = "DockerSocketPolicy"
+KIND: Final = "DockerSocketPolicy"
 PLURAL = "dockersocketpolicies"
-API_VERSION = f"{GROUP}/{VERSION}"
+API_VERSION: Final = "dockersocket.io/v1alpha1"
 
 PresetName = Literal["read-only", "discovery", "restart-only", "compose-admin", "ci-runner", "logs"]
 AuditMode = Literal["none", "denied", "all"]
@@ -198,6 +198,9 @@ class DockerSocketPolicyStatus(Model):
     conditions: list[Condition] = Field(default_factory=list)
     endpoint: str | None = None
     nodes: NodesStatus | None = None
+    nodesReady: str | None = Field(
+        default=None, description="Ready/desired proxy pods as text ('3/3'): the Nodes column."
+    )
 
 
 class ObjectMeta(BaseModel):
