@@ -1,0 +1,454 @@
+"""Request bodies read the way dockerd reads them, and the checks on the ones with host power.
+
+dockerd decodes bodies with Go's encoding/json into structs: object keys match struct fields
+case-insensitively (Go's simple case folding: U+017F long s is 's' and U+212A Kelvin is 'k', but
+the ligature U+FB01 is not "fi" and dotless U+0131 is not 'i', so Python's str.casefold would be
+wrong both ways: checked against Go 1.2x), and unknown keys are ignored. A proxy that reads keys
+differently from dockerd is bypassed with
+`{"privileged": true}` or `{"Privileged": false, "privileged": true}`.
+
+Duplicate keys (after folding) are refused (BadBody, 400) instead of "last one wins": Go does
+not replace a duplicated object, it merges into the struct it already filled
+(`{"HostConfig": {"Privileged": true}, "HostConfig": {}}` stays privileged), and a duplicated
+`null` leaves a scalar as it was. No Docker client sends duplicate keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from docker_socket_operator.api.models import CreateConstraints, ExecConstraints
+from docker_socket_operator.policy.selectors import compile_globs
+from docker_socket_operator.policy.types import BadBody
+
+# The only non-ASCII runes whose Go fold class holds an ASCII letter (see encoding/json/fold.go).
+_NON_ASCII_FOLDS = str.maketrans({"\u017f": "s", "\u212a": "k"})
+
+
+def fold_key(key: str) -> str:
+    """A JSON object key as Go's encoding/json compares it with a struct field name."""
+    if key.isascii():
+        return key.lower()
+    return "".join(c.lower() if c.isascii() else c for c in key.translate(_NON_ASCII_FOLDS))
+
+
+class DockerObject(dict[str, Any]):
+    """A decoded JSON object keyed by folded key (as struct fields see it). `exact` keeps the keys
+    as sent, for fields that are Go maps (Labels, DriverOpts, Sysctls), whose keys are not folded."""
+
+    __slots__ = ("exact",)
+
+    def __init__(self, pairs: Iterable[tuple[str, Any]] = ()) -> None:
+        super().__init__()
+        self.exact: dict[str, str] = {}
+        for key, value in pairs:
+            folded = fold_key(key)
+            if folded in self:
+                raise BadBody(f"duplicate key {key!r} in a JSON object")
+            self[folded] = value
+            self.exact[folded] = key
+
+    def as_map(self) -> dict[str, Any]:
+        """The object as a Go map[string]...: keys exactly as sent."""
+        return {self.exact.get(k, k): v for k, v in self.items()}
+
+
+def _no_constant(name: str) -> Any:
+    raise BadBody(f"{name} is not JSON")
+
+
+def decode_docker_json(raw: bytes) -> Any:
+    """Decode a request body as dockerd would see it: a DockerObject (folded keys), or None for an
+    empty body or `null`. Anything dockerd could read differently raises BadBody."""
+    if not raw.strip(b" \t\r\n"):
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadBody("body is not valid UTF-8") from None
+    try:
+        doc = json.loads(text, object_pairs_hook=DockerObject, parse_constant=_no_constant)
+    except BadBody:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise BadBody(f"body is not valid JSON: {exc}") from None
+    if doc is not None and not isinstance(doc, DockerObject):
+        raise BadBody("body must be a JSON object")
+    return doc
+
+
+def as_labels(value: Any) -> dict[str, str]:
+    """A Labels field (Go map[string]string) with its keys as sent; non-string values dropped."""
+    if isinstance(value, DockerObject):
+        return {k: v for k, v in value.as_map().items() if isinstance(v, str)}
+    return {}
+
+
+# --- compiled constraints -------------------------------------------------------------------
+
+# Docker's default capability set: adding one of these changes nothing.
+DEFAULT_CAPABILITIES = frozenset(
+    {
+        "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+        "NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+    }
+)  # fmt: skip
+
+
+def normalise_capability(cap: str) -> str:
+    """'cap_sys_admin', 'SYS_ADMIN', 'CAP_SYS_ADMIN' -> 'SYS_ADMIN' (dockerd accepts them all)."""
+    upper = cap.strip().upper()
+    return upper[4:] if upper.startswith("CAP_") else upper
+
+
+def normalise_security_opt(opt: str) -> str:
+    """dockerd accepts the legacy 'label:disable' spelling of 'label=disable'."""
+    if "=" not in opt and ":" in opt:
+        key, _, value = opt.partition(":")
+        return f"{key}={value}"
+    return opt
+
+
+_NO_NEW_PRIVILEGES = frozenset({"no-new-privileges", "no-new-privileges=true"})
+
+
+def clean_host_path(path: str) -> str | None:
+    """An absolute host path with '.' and '//' collapsed, or None when it has '..' or is relative."""
+    if not path.startswith("/"):
+        return None
+    parts = path.split("/")
+    if ".." in parts:
+        return None
+    return "/" + "/".join(p for p in parts if p not in ("", "."))
+
+
+@dataclass(frozen=True, slots=True)
+class CreateLimits:
+    """CreateConstraints compiled for the hot path."""
+
+    privileged: bool = False
+    bind_prefixes: tuple[str, ...] = ()
+    host_namespaces: bool = False
+    capabilities: frozenset[str] = frozenset()
+    devices: bool = False
+    images: re.Pattern[str] | None = None
+    volumes_from: bool = False
+    sysctls: bool = False
+    security_opt: frozenset[str] = frozenset()
+    runtimes: frozenset[str] = frozenset()
+    cgroup_parent: bool = False
+
+    @classmethod
+    def from_model(cls, c: CreateConstraints | None) -> CreateLimits:
+        if c is None:
+            return cls()
+        prefixes = []
+        for prefix in c.bindPrefixes:
+            clean = clean_host_path(prefix)
+            if clean is None:
+                raise ValueError(f"bindPrefixes entry {prefix!r} has '..'")
+            prefixes.append(clean)
+        return cls(
+            privileged=c.privileged,
+            bind_prefixes=tuple(prefixes),
+            host_namespaces=c.hostNamespaces,
+            capabilities=frozenset(normalise_capability(x) for x in c.capabilities),
+            devices=c.devices,
+            images=compile_globs(c.images),
+            volumes_from=c.volumesFrom,
+            sysctls=c.sysctls,
+            security_opt=frozenset(normalise_security_opt(x) for x in c.securityOpt),
+            runtimes=frozenset(c.runtimes),
+            cgroup_parent=c.cgroupParent,
+        )
+
+    def host_path_allowed(self, path: str) -> bool:
+        clean = clean_host_path(path)
+        if clean is None:
+            return False
+        return any(
+            prefix == "/" or clean == prefix or clean.startswith(prefix + "/")
+            for prefix in self.bind_prefixes
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExecLimits:
+    privileged: bool = False
+    users: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_model(cls, c: ExecConstraints | None) -> ExecLimits:
+        if c is None:
+            return cls()
+        return cls(privileged=c.privileged, users=frozenset(c.users))
+
+
+# --- checks: each returns None (fine) or the reason it is refused ---------------------------
+
+
+def _is_set(value: Any) -> bool:
+    """Whether a field would change anything in dockerd (Go zero values and null do not)."""
+    return (
+        value is not None
+        and value is not False
+        and value != ""
+        and value != 0
+        and (not isinstance(value, (list, dict)) or len(value) > 0)
+    )
+
+
+def _items(value: Any, field: str) -> tuple[list[Any], str | None]:
+    if value is None:
+        return [], None
+    if not isinstance(value, list):
+        return [], f"{field} must be a list"
+    return value, None
+
+
+_NAMESPACE_FIELDS = (
+    ("networkmode", "NetworkMode"),
+    ("pidmode", "PidMode"),
+    ("ipcmode", "IpcMode"),
+    ("utsmode", "UTSMode"),
+    ("usernsmode", "UsernsMode"),
+    ("cgroupnsmode", "CgroupnsMode"),
+    ("cgroup", "Cgroup"),
+)
+_DEVICE_FIELDS = (
+    ("devices", "Devices"),
+    ("devicerequests", "DeviceRequests"),
+    ("devicecgrouprules", "DeviceCgroupRules"),
+)
+_SHARED_PROPAGATION = frozenset({"shared", "rshared"})
+_BIND_MODES = frozenset({"ro", "rw", "z", "Z", "nocopy"})
+
+
+def _bind_reason(entry: Any, field: str, limits: CreateLimits) -> str | None:
+    if not isinstance(entry, str):
+        return f"{field} entries must be strings"
+    parts = entry.split(":")
+    # "vol:/dst[:opts]" is a named volume; "/dst" alone is an anonymous one. Any "/src:..." is
+    # read as a host path, even "/dst:ro" (an anonymous volume): refusing that is harmless.
+    if len(parts) >= 2 and parts[0].startswith("/") and not limits.host_path_allowed(parts[0]):
+        return f"{field} host path {parts[0]!r} is not under an allowed bindPrefix"
+    for opts in parts[2:]:
+        if _SHARED_PROPAGATION & set(opts.split(",")):
+            return f"{field} entry {entry!r}: shared mount propagation is not allowed"
+    return None
+
+
+def _volume_options_reason(
+    driver: Any, options: Any, field: str, limits: CreateLimits
+) -> str | None:
+    """The local volume driver mounts what its options say: o=bind (a host path), a block device,
+    an NFS/CIFS share, overlay lowerdirs... Only tmpfs and binds under bindPrefixes pass."""
+    if options is None:
+        return None
+    if not isinstance(options, DockerObject):
+        return f"{field} must be an object"
+    if not options:
+        return None
+    if driver is not None and not isinstance(driver, str):
+        return f"{field}: volume driver must be a string"
+    if driver and driver.lower() != "local":
+        return None  # a plugin driver installed by the node's admin decides what its options mean
+    kind = str(options.get("type") or "").lower()
+    mount_opts = {o.strip().lower() for o in str(options.get("o") or "").split(",")}
+    device = options.get("device")
+    if mount_opts & {"bind", "rbind"} or kind == "none":
+        if not isinstance(device, str) or not limits.host_path_allowed(device):
+            return (
+                f"{field}: local volume binds host path {device!r}, not under an allowed bindPrefix"
+            )
+        return None
+    if kind == "tmpfs":
+        return None
+    return f"{field}: local volume options {sorted(options.as_map())} mount a host device or share"
+
+
+def _mount_reason(mount: Any, field: str, limits: CreateLimits) -> str | None:
+    if not isinstance(mount, DockerObject):
+        return f"{field} entries must be objects"
+    kind = mount.get("type")
+    kind = kind.lower() if isinstance(kind, str) else ""
+    if kind == "volume":
+        opts = mount.get("volumeoptions")
+        config = opts.get("driverconfig") if isinstance(opts, DockerObject) else None
+        if isinstance(config, DockerObject):
+            return _volume_options_reason(config.get("name"), config.get("options"), field, limits)
+        return None
+    if kind in ("tmpfs", "npipe", "cluster", "image"):
+        return None
+    # "bind", and anything dockerd might one day read as one: the source is a host path.
+    source = mount.get("source")
+    if not isinstance(source, str) or not limits.host_path_allowed(source):
+        return f"{field} bind source {source!r} is not under an allowed bindPrefix"
+    bind_opts = mount.get("bindoptions")
+    if isinstance(bind_opts, DockerObject):
+        propagation = bind_opts.get("propagation")
+        if isinstance(propagation, str) and propagation.lower() in _SHARED_PROPAGATION:
+            return f"{field} bind with {propagation} propagation is not allowed"
+    return None
+
+
+def _capability_reason(value: Any, field: str, limits: CreateLimits) -> str | None:
+    caps, bad = _items(value, field)
+    if bad:
+        return bad
+    for cap in caps:
+        if not isinstance(cap, str):
+            return f"{field} entries must be strings"
+        name = normalise_capability(cap)
+        if name in limits.capabilities:
+            continue
+        if name == "ALL" or name not in DEFAULT_CAPABILITIES:
+            return f"{field} {cap!r} is not allowed"
+    return None
+
+
+def _resources_reason(hc: DockerObject, prefix: str, limits: CreateLimits) -> str | None:
+    """Fields of container.Resources (create HostConfig and the update body)."""
+    if not limits.devices:
+        for key, name in _DEVICE_FIELDS:
+            if _is_set(hc.get(key)):
+                return f"{prefix}{name} is not allowed"
+    if not limits.cgroup_parent and _is_set(hc.get("cgroupparent")):
+        return f"{prefix}CgroupParent is not allowed"
+    return None
+
+
+def _host_config_reason(hc: DockerObject, prefix: str, limits: CreateLimits) -> str | None:
+    if not limits.privileged and hc.get("privileged") not in (None, False):
+        return f"{prefix}Privileged is not allowed"
+    binds, bad = _items(hc.get("binds"), f"{prefix}Binds")
+    for entry in binds:
+        bad = bad or _bind_reason(entry, f"{prefix}Binds", limits)
+    mounts, bad_mounts = _items(hc.get("mounts"), f"{prefix}Mounts")
+    bad = bad or bad_mounts
+    for mount in mounts:
+        bad = bad or _mount_reason(mount, f"{prefix}Mounts", limits)
+    if bad:
+        return bad
+    # VolumesFrom takes another container's volumes; legacy Links copy its environment.
+    if not limits.volumes_from:
+        for key, name in (("volumesfrom", "VolumesFrom"), ("links", "Links")):
+            if _is_set(hc.get(key)):
+                return f"{prefix}{name} is not allowed"
+    if not limits.host_namespaces:
+        for key, name in _NAMESPACE_FIELDS:
+            mode = hc.get(key)
+            if mode is None or mode == "":
+                continue
+            if not isinstance(mode, str):
+                return f"{prefix}{name} must be a string"
+            if mode.lower() == "host" or mode.lower().startswith("container:"):
+                return f"{prefix}{name}={mode} is not allowed"
+    bad = _capability_reason(hc.get("capadd"), f"{prefix}CapAdd", limits)
+    # API 1.40's Capabilities replaces the whole set: same rule as CapAdd.
+    bad = bad or _capability_reason(hc.get("capabilities"), f"{prefix}Capabilities", limits)
+    bad = bad or _resources_reason(hc, prefix, limits)
+    if bad:
+        return bad
+    opts, bad = _items(hc.get("securityopt"), f"{prefix}SecurityOpt")
+    for opt in opts:
+        if not isinstance(opt, str):
+            return f"{prefix}SecurityOpt entries must be strings"
+        norm = normalise_security_opt(opt)
+        if norm not in _NO_NEW_PRIVILEGES and norm not in limits.security_opt:
+            return f"{prefix}SecurityOpt {opt!r} is not allowed"
+    if bad:
+        return bad
+    # Empty MaskedPaths/ReadonlyPaths is what `--security-opt systempaths=unconfined` sends:
+    # /proc/sys and friends become writable.
+    if "systempaths=unconfined" not in limits.security_opt:
+        for key, name in (("maskedpaths", "MaskedPaths"), ("readonlypaths", "ReadonlyPaths")):
+            if hc.get(key) is not None:
+                return f"{prefix}{name} is not allowed (it is systempaths=unconfined)"
+    if not limits.sysctls and _is_set(hc.get("sysctls")):
+        return f"{prefix}Sysctls is not allowed"
+    runtime = hc.get("runtime")
+    if _is_set(runtime) and runtime != "runc" and runtime not in limits.runtimes:
+        return f"{prefix}Runtime {runtime!r} is not allowed"
+    return None
+
+
+def normalise_image(ref: str) -> str:
+    """'alpine' -> 'docker.io/library/alpine:latest', as dockerd resolves a short reference."""
+    first, slash, _ = ref.partition("/")
+    if not slash or ("." not in first and ":" not in first and first != "localhost"):
+        ref = ("docker.io/" if slash else "docker.io/library/") + ref
+    elif first == "index.docker.io":
+        ref = "docker.io/" + ref[len(first) + 1 :]
+    last = ref.rsplit("/", 1)[-1]
+    if "@" not in last and ":" not in last:
+        ref += ":latest"
+    return ref
+
+
+def check_create_body(body: Any, limits: CreateLimits) -> str | None:
+    """POST /containers/create. dockerd up to 20.10 also reads HostConfig fields from the top level
+    of the body (a deprecated embedded HostConfig), so both places are checked."""
+    if body is None:
+        body = DockerObject()
+    if not isinstance(body, DockerObject):
+        return "container config must be a JSON object"
+    bad = _host_config_reason(body, "", limits)
+    inner = body.get("hostconfig")
+    if bad is None and inner is not None:
+        if not isinstance(inner, DockerObject):
+            return "HostConfig must be an object"
+        bad = _host_config_reason(inner, "HostConfig.", limits)
+    if bad is None and limits.images is not None:
+        image = body.get("image")
+        if not isinstance(image, str) or not (
+            limits.images.match(image) or limits.images.match(normalise_image(image))
+        ):
+            bad = f"image {image!r} is not allowed"
+    return bad
+
+
+def check_update_body(body: Any, limits: CreateLimits) -> str | None:
+    """POST /containers/{id}/update: container.Resources fields at the top level."""
+    if body is None:
+        return None
+    if not isinstance(body, DockerObject):
+        return "update config must be a JSON object"
+    return _resources_reason(body, "", limits)
+
+
+def check_exec_body(body: Any, limits: ExecLimits) -> str | None:
+    """POST /containers/{id}/exec."""
+    if body is None:
+        return None
+    if not isinstance(body, DockerObject):
+        return "exec config must be a JSON object"
+    if not limits.privileged and body.get("privileged") not in (None, False):
+        return "exec Privileged is not allowed"
+    user = body.get("user")
+    if user is not None and not isinstance(user, str):
+        return "exec User must be a string"
+    if user and limits.users and user not in limits.users:
+        return f"exec as user {user!r} is not allowed"
+    return None
+
+
+def check_volume_create_body(body: Any, limits: CreateLimits) -> str | None:
+    """POST /volumes/create: local-driver options that mount host paths, devices or shares."""
+    if body is None:
+        return None
+    if not isinstance(body, DockerObject):
+        return "volume config must be a JSON object"
+    return _volume_options_reason(body.get("driver"), body.get("driveropts"), "DriverOpts", limits)
+
+
+def check_start_body(body: Any) -> str | None:
+    """POST /containers/{id}/start: API versions before 1.24 (still served by dockerd 20.10) apply a
+    HostConfig sent here, unchecked by anything else. Only an empty body, `{}` or `null` pass."""
+    if body is None or (isinstance(body, dict) and not body):
+        return None
+    return "a container start body (HostConfig) is not allowed"

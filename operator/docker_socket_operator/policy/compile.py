@@ -1,0 +1,262 @@
+"""Compile a DockerSocketPolicySpec into per-operation rule lists, so that deciding a request costs
+one dict lookup and a walk over the few rules that name its operation.
+
+Rule semantics (docs/presets.md has the user's view):
+- rules are tried in order, first match wins, no match is a deny;
+- a rule's `containers` scopes the operations that act on a container: per-container calls
+  (the target, or the exec's container), containers.create (the new container's name and labels)
+  and containers.rename (old and new name). containers.list and system.events are not refused by
+  a scoped allow rule: their answers are filtered to its containers. Any other operation (one
+  with no container) never matches a scoped rule;
+- an allow rule that matches but whose body checks fail does not end the walk: a later rule may
+  still allow; if none does, the first failure is the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fnmatch import translate
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import ValidationError
+
+from docker_socket_operator.api.models import DockerSocketPolicy, DockerSocketPolicySpec, Rule
+from docker_socket_operator.catalogue.operations import ALL_OPERATIONS, operations_named
+from docker_socket_operator.catalogue.types import Operation
+from docker_socket_operator.policy.body import CreateLimits, ExecLimits
+from docker_socket_operator.policy.presets import PRESETS
+from docker_socket_operator.policy.selectors import Selector, compile_selector
+from docker_socket_operator.policy.types import ContainerFacts, PolicyError
+
+# How a rule's `containers` applies to an operation.
+ScopeKind = Literal["target", "create", "rename", "filtered", "none"]
+
+BODY_OPERATIONS = frozenset(
+    {"containers.create", "containers.update", "containers.start", "exec.create", "volumes.create"}
+)
+FILTERED_OPERATIONS = frozenset({"containers.list", "system.events"})
+# Operations that reach containers without naming one in the path: refused under visibility.
+VISIBILITY_BLIND = frozenset(
+    {
+        "containers.prune",
+        "images.commit",
+        "system.data-usage",
+        "networks.connect",
+        "networks.disconnect",
+    }
+)
+
+
+def scope_kind(op: Operation) -> ScopeKind:
+    if op.name == "containers.create":
+        return "create"
+    if op.name == "containers.rename":
+        return "rename"
+    if op.name in FILTERED_OPERATIONS:
+        return "filtered"
+    if op.target in ("container", "exec"):
+        return "target"
+    return "none"
+
+
+@dataclass(frozen=True, slots=True)
+class OpRule:
+    """One rule as seen by one operation."""
+
+    label: str  # "rules[1] allow containers.restart (containers: names=[web])"
+    allow: bool
+    selector: Selector | None
+    create: CreateLimits
+    exec: ExecLimits
+
+
+@dataclass(frozen=True, slots=True)
+class OpPlan:
+    scope: ScopeKind
+    rules: tuple[OpRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LibpodRule:
+    label: str
+    allow: bool
+    method: str  # "*" = any
+    path: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    audit: str
+    max_body: int
+    redact_env: bool
+    visibility: Selector | None
+    plans: Mapping[str, OpPlan]
+    libpod_rules: tuple[LibpodRule, ...]
+    # Selectors every item of a containers.list answer / container event must match.
+    list_filters: tuple[Selector, ...]
+    event_filters: tuple[Selector, ...]
+    body_ops: frozenset[str] = frozenset()
+    container_ops: frozenset[str] = frozenset()
+
+    def needs_body(self, op: Operation) -> bool:
+        """Whether decide() must see the decoded request body for this operation."""
+        return op.name in self.body_ops
+
+    def needs_container(self, op: Operation) -> bool:
+        """Whether decide() must see the resolved target container (op.target container/exec)."""
+        return op.name in self.container_ops
+
+    @property
+    def filters_containers(self) -> bool:
+        """Whether containers.list / system.events answers must go through filters.py."""
+        return bool(self.list_filters or self.event_filters)
+
+    def container_visible(self, c: ContainerFacts) -> bool:
+        return self.visibility is None or self.visibility.matches(c)
+
+
+def expand_presets(spec: DockerSocketPolicySpec) -> DockerSocketPolicySpec:
+    """The same spec with each preset rule replaced by the explicit allow rule it stands for
+    (same index, scope and constraints), for the ConfigMap the proxies read."""
+    rules = [
+        rule.model_copy(
+            update={
+                "preset": None,
+                "allow": list(PRESETS[rule.preset]),
+                "description": rule.description or f"preset {rule.preset}",
+            }
+        )
+        if rule.preset is not None
+        else rule
+        for rule in spec.rules
+    ]
+    return spec.model_copy(update={"rules": rules})
+
+
+def _operation_names(index: int, patterns: list[str]) -> list[str]:
+    names: list[str] = []
+    for pattern in patterns:
+        if pattern.startswith("libpod:"):
+            continue
+        found = operations_named(pattern)
+        if not found:
+            raise PolicyError(f"rules[{index}]: {pattern!r} names no Docker API operation")
+        names.extend(op.name for op in found if op.name not in names)
+    return names
+
+
+def _libpod_rules(index: int, kind: str, patterns: list[str], rule: Rule) -> list[LibpodRule]:
+    out: list[LibpodRule] = []
+    for pattern in patterns:
+        if not pattern.startswith("libpod:"):
+            continue
+        if rule.containers is not None:
+            raise PolicyError(
+                f"rules[{index}]: containers scoping cannot apply to libpod routes ({pattern!r})"
+            )
+        method, _, path = pattern[len("libpod:") :].partition(" ")
+        out.append(
+            LibpodRule(
+                f"rules[{index}] {kind} {pattern}",
+                kind == "allow",
+                method,
+                re.compile(translate(path)),
+            )
+        )
+    return out
+
+
+def _list_filters(visibility: Selector | None, plan: OpPlan | None) -> tuple[Selector, ...]:
+    filters = [] if visibility is None else [visibility]
+    for rule in plan.rules if plan else ():
+        if rule.selector is not None and not rule.allow:
+            continue  # scoped deny rules do not apply to lists (visibility hides containers)
+        if rule.selector is not None:
+            filters.append(rule.selector)
+        break
+    return tuple(filters)
+
+
+def compile_policy(spec: DockerSocketPolicySpec) -> CompiledPolicy:
+    """Validate every rule against the catalogue and index them by operation. Raises PolicyError."""
+    by_op: dict[str, list[OpRule]] = {}
+    libpod: list[LibpodRule] = []
+    for index, rule in enumerate(spec.rules):
+        kind = "deny" if rule.deny else "allow"
+        patterns = rule.deny or rule.allow or PRESETS[rule.preset or ""]
+        if kind == "deny" and (rule.create is not None or rule.exec is not None):
+            raise PolicyError(f"rules[{index}]: create/exec constraints only apply to allow rules")
+        try:
+            create = CreateLimits.from_model(rule.create)
+        except ValueError as exc:
+            raise PolicyError(f"rules[{index}]: {exc}") from None
+        exec_limits = ExecLimits.from_model(rule.exec)
+        selector = compile_selector(rule.containers)
+        scope = f" (containers: {selector.summary})" if selector else ""
+        preset = f" (preset {rule.preset})" if rule.preset else ""
+        for name in _operation_names(index, patterns):
+            label = f"rules[{index}] {kind} {name}{preset}{scope}"
+            op_rule = OpRule(label, kind == "allow", selector, create, exec_limits)
+            by_op.setdefault(name, []).append(op_rule)
+        libpod.extend(_libpod_rules(index, kind, patterns, rule))
+
+    visibility = compile_selector(spec.visibility.containers)
+    if visibility is not None and libpod:
+        raise PolicyError("visibility.containers cannot be enforced on Podman libpod routes")
+
+    first_op = {op.name: op for op in reversed(ALL_OPERATIONS)}
+    plans = {
+        name: OpPlan(scope_kind(first_op[name]), tuple(rules)) for name, rules in by_op.items()
+    }
+    body_ops = frozenset(
+        name
+        for name, plan in plans.items()
+        if name in BODY_OPERATIONS and any(r.allow for r in plan.rules)
+    )
+    container_ops = frozenset(
+        name
+        for name, plan in plans.items()
+        if first_op[name].target in ("container", "exec")
+        and (visibility is not None or any(r.selector is not None for r in plan.rules))
+    )
+    return CompiledPolicy(
+        audit=spec.audit,
+        max_body=spec.limits.maxBodyBytes,
+        redact_env=spec.visibility.redactEnv,
+        visibility=visibility,
+        plans=plans,
+        libpod_rules=tuple(libpod),
+        list_filters=_list_filters(visibility, plans.get("containers.list")),
+        event_filters=_list_filters(visibility, plans.get("system.events")),
+        body_ops=body_ops,
+        container_ops=container_ops,
+    )
+
+
+def load_policy_file(path: str | Path) -> CompiledPolicy:
+    """Read a YAML DockerSocketPolicy (or a bare spec) and compile it. Raises PolicyError."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise PolicyError(f"policy file {path} must hold a YAML mapping")
+    try:
+        if "spec" in doc or "kind" in doc or "apiVersion" in doc:
+            spec = DockerSocketPolicy.model_validate(doc).spec
+        else:
+            spec = DockerSocketPolicySpec.model_validate(doc)
+    except ValidationError as exc:
+        raise PolicyError(f"policy file {path} is not a valid policy: {exc}") from None
+    try:
+        return compile_policy(spec)
+    except PolicyError as exc:
+        raise PolicyError(f"policy file {path}: {exc}") from None

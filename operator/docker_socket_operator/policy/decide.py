@@ -1,0 +1,124 @@
+"""decide(): one request in, allow or deny out. Pure and on the hot path: a dict lookup, then the
+few rules that name the operation (see compile.py for the rule semantics)."""
+
+from __future__ import annotations
+
+from docker_socket_operator.policy.body import (
+    as_labels,
+    check_create_body,
+    check_exec_body,
+    check_start_body,
+    check_update_body,
+    check_volume_create_body,
+)
+from docker_socket_operator.policy.compile import (
+    VISIBILITY_BLIND,
+    CompiledPolicy,
+    OpRule,
+    ScopeKind,
+)
+from docker_socket_operator.policy.selectors import Selector
+from docker_socket_operator.policy.types import ContainerFacts, Decision, RequestFacts
+
+DEFAULT_DENY = "default deny"
+NOT_VISIBLE = "container not visible to this client"
+
+
+def _new_container(req: RequestFacts) -> ContainerFacts:
+    """The container a create would make, as a selector sees it."""
+    labels = as_labels(req.body.get("labels")) if isinstance(req.body, dict) else {}
+    image = req.body.get("image") if isinstance(req.body, dict) else None
+    return ContainerFacts(
+        id="",
+        name=req.query.get("name", "").lstrip("/"),
+        labels=labels,
+        image=image if isinstance(image, str) else "",
+    )
+
+
+def _scope_matches(selector: Selector, scope: ScopeKind, req: RequestFacts) -> bool:
+    if scope == "target":
+        return req.container is not None and selector.matches(req.container)
+    if scope == "create":
+        return selector.matches(_new_container(req))
+    if scope == "rename":
+        # Renaming into a rule's names would hand the container another rule's powers.
+        return (
+            req.container is not None
+            and selector.matches(req.container)
+            and selector.matches_parts(req.query.get("name", "").lstrip("/"), req.container.labels)
+        )
+    return scope == "filtered"
+
+
+def _body_reason(rule: OpRule, req: RequestFacts) -> str | None:
+    assert req.op is not None
+    name = req.op.name
+    if name == "containers.create":
+        return check_create_body(req.body, rule.create)
+    if name == "containers.start":
+        return check_start_body(req.body)
+    if name == "exec.create":
+        return check_exec_body(req.body, rule.exec)
+    if name == "containers.update":
+        return check_update_body(req.body, rule.create)
+    if name == "volumes.create":
+        return check_volume_create_body(req.body, rule.create)
+    return None
+
+
+def _visibility_denial(
+    policy: CompiledPolicy, scope: ScopeKind, req: RequestFacts
+) -> Decision | None:
+    visibility = policy.visibility
+    assert visibility is not None and req.op is not None
+    if scope in ("target", "rename"):
+        if req.container is None or not visibility.matches(req.container):
+            return Decision(False, "visibility", NOT_VISIBLE)
+    elif scope == "create":
+        if not visibility.matches(_new_container(req)):
+            return Decision(False, "visibility", "a new container must be visible to this client")
+    elif req.op.name in VISIBILITY_BLIND:
+        return Decision(
+            False, "visibility", f"{req.op.name} can reach containers not visible to this client"
+        )
+    return None
+
+
+def _decide_libpod(policy: CompiledPolicy, req: RequestFacts) -> Decision:
+    for rule in policy.libpod_rules:
+        if rule.method in ("*", req.method) and rule.path.match(req.api_path):
+            if rule.allow:
+                return Decision(True, rule.label, "allowed")
+            return Decision(False, rule.label, f"libpod {req.method} {req.api_path} is denied")
+    return Decision(False, DEFAULT_DENY, f"no rule allows libpod {req.method} {req.api_path}")
+
+
+def decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
+    """Allow or deny one request. Default deny; first matching rule wins."""
+    if req.libpod:
+        return _decide_libpod(policy, req)
+    op = req.op
+    if op is None:
+        return Decision(False, DEFAULT_DENY, "unknown API route")
+    plan = policy.plans.get(op.name)
+    if plan is None:
+        return Decision(False, DEFAULT_DENY, f"no rule allows {op.name}")
+    if policy.visibility is not None:
+        hidden = _visibility_denial(policy, plan.scope, req)
+        if hidden is not None:
+            return hidden
+    refused: Decision | None = None  # the first allow rule whose body checks failed
+    for rule in plan.rules:
+        if rule.selector is not None:
+            if not rule.allow and plan.scope == "filtered":
+                continue  # a scoped deny does not refuse a whole list; visibility hides containers
+            if not _scope_matches(rule.selector, plan.scope, req):
+                continue
+        if not rule.allow:
+            return refused or Decision(False, rule.label, f"{op.name} is denied by policy")
+        reason = _body_reason(rule, req) if op.name in policy.body_ops else None
+        if reason is None:
+            return Decision(True, rule.label, "allowed")
+        refused = refused or Decision(False, rule.label, reason)
+    return refused or Decision(False, DEFAULT_DENY, f"no rule allows {op.name}")
