@@ -25,7 +25,9 @@ AuditMode = Literal["none", "denied", "all"]
 # and "libpod:METHOD /libpod/path-glob" names a Podman libpod route.
 OperationPattern = Annotated[
     str,
-    Field(pattern=r"^([a-z*][a-z0-9*-]*(\.[a-z0-9*-]+)?|libpod:(GET|HEAD|POST|PUT|DELETE|\*) /libpod/\S*)$"),
+    Field(
+        pattern=r"^([a-z*][a-z0-9*-]*(\.[a-z0-9*-]+)?|libpod:(GET|HEAD|POST|PUT|DELETE|\*) /libpod/\S*)$"
+    ),
 ]
 
 
@@ -93,13 +95,19 @@ class CreateConstraints(Model):
 
     privileged: bool = False
     bindPrefixes: list[Annotated[str, Field(pattern=r"^/")]] = Field(
-        default_factory=list, description="Host paths (and below) that binds and bind mounts may use."
+        default_factory=list,
+        description="Host paths (and below) that binds and bind mounts may use.",
     )
     hostNamespaces: bool = Field(
-        default=False, description="Allow network/pid/ipc/uts/userns/cgroupns = host or container:<id>."
+        default=False,
+        description="Allow network/pid/ipc/uts/userns/cgroupns = host or container:<id>.",
     )
-    capabilities: list[str] = Field(default_factory=list, description="Capabilities CapAdd may name.")
-    devices: bool = Field(default=False, description="Allow Devices, DeviceRequests, DeviceCgroupRules.")
+    capabilities: list[str] = Field(
+        default_factory=list, description="Capabilities CapAdd may name."
+    )
+    devices: bool = Field(
+        default=False, description="Allow Devices, DeviceRequests, DeviceCgroupRules."
+    )
     images: list[str] = Field(
         default_factory=list, description="Image reference globs a container may use; empty = any."
     )
@@ -109,14 +117,17 @@ class CreateConstraints(Model):
         default_factory=list,
         description="SecurityOpt entries allowed besides no-new-privileges (e.g. 'seccomp=unconfined').",
     )
-    runtimes: list[str] = Field(default_factory=list, description="OCI runtimes besides the default.")
+    runtimes: list[str] = Field(
+        default_factory=list, description="OCI runtimes besides the default."
+    )
     cgroupParent: bool = False
 
 
 class ExecConstraints(Model):
     privileged: bool = False
     users: list[str] = Field(
-        default_factory=list, description="Users an exec may run as; empty = the container's own user."
+        default_factory=list,
+        description="Users an exec may run as (exec User field); empty = any user.",
     )
 
 
@@ -144,7 +155,9 @@ class Visibility(Model):
         default=None,
         description="Only these containers exist for the client: lists, events and every per-container call.",
     )
-    redactEnv: bool = Field(default=True, description="Replace Config.Env values in inspect answers.")
+    redactEnv: bool = Field(
+        default=True, description="Replace Config.Env values in inspect answers."
+    )
 
 
 class Limits(Model):
@@ -167,7 +180,7 @@ class DockerSocketPolicySpec(Model):
     tolerations: list[Toleration] = Field(default_factory=list)
     clients: list[ClientPeer] = Field(default_factory=list)
     port: int = Field(default=2375, ge=1, le=65535)
-    rules: list[Rule] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list, max_length=256)
     visibility: Visibility = Field(default_factory=Visibility)
     audit: AuditMode = "denied"
     limits: Limits = Field(default_factory=Limits)

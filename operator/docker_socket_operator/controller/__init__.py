@@ -1,0 +1,1 @@
+"""The Kubernetes side: render (pure manifests), status (pure), and the kopf operator."""

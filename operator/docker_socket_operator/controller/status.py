@@ -1,0 +1,179 @@
+"""The policy's status, computed (purely) from the outcome of a reconcile and the DaemonSet.
+
+Conditions follow kstatus (Flux, Argo CD health scripts, `kubectl wait`): `Ready` is True
+only when every matching node runs an up-to-date, ready proxy; `Reconciling` mirrors
+`Progressing` and `Stalled` mirrors an invalid policy, the two conditions kstatus reads.
+A condition's `lastTransitionTime` only moves when its status does, so an unchanged cluster
+computes an unchanged status and the operator writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "Reconciling", "Stalled")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the reconcile got to. `error_reason` set: nothing new was applied."""
+
+    error_reason: str | None = None  # InvalidPolicy | ApplyFailed
+    error_message: str = ""
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class Rollout:
+    desired: int
+    ready: int
+    updated: int
+    available: int
+    current: bool  # the DaemonSet controller has seen the latest DaemonSet spec
+
+    @classmethod
+    def from_daemonset(cls, ds: dict[str, Any] | None) -> Rollout | None:
+        if ds is None:
+            return None
+        st = ds.get("status") or {}
+        generation = ds.get("metadata", {}).get("generation", 0)
+        return cls(
+            desired=int(st.get("desiredNumberScheduled", 0)),
+            ready=int(st.get("numberReady", 0)),
+            updated=int(st.get("updatedNumberScheduled", 0)),
+            available=int(st.get("numberAvailable", 0)),
+            current=int(st.get("observedGeneration", 0)) >= int(generation),
+        )
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _condition(kind: str, true: bool, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": "True" if true else "False",
+        "reason": reason,
+        "message": message,
+    }
+
+
+def rollout_conditions(rollout: Rollout | None) -> list[dict[str, Any]]:
+    """Ready, Progressing, Degraded for policy whose children were applied."""
+    if rollout is None or not rollout.current:
+        msg = "waiting for the DaemonSet controller"
+        return [
+            _condition("Ready", False, "RollingOut", msg),
+            _condition("Progressing", True, "RollingOut", msg),
+            _condition("Degraded", False, "AsExpected", ""),
+        ]
+    nodes = f"{rollout.ready}/{rollout.desired} nodes ready"
+    if rollout.desired == 0:
+        msg = "no node matches spec.nodeSelector (and tolerations)"
+        return [
+            _condition("Ready", False, "NoMatchingNodes", msg),
+            _condition("Progressing", False, "NoMatchingNodes", msg),
+            _condition("Degraded", True, "NoMatchingNodes", msg),
+        ]
+    done = rollout.desired == rollout.updated == rollout.ready == rollout.available
+    if done:
+        return [
+            _condition("Ready", True, "Available", nodes),
+            _condition("Progressing", False, "RolloutComplete", nodes),
+            _condition("Degraded", False, "AsExpected", ""),
+        ]
+    if rollout.updated < rollout.desired:
+        msg = f"{rollout.updated}/{rollout.desired} nodes updated, {nodes}"
+        reason = "RollingOut"
+    else:
+        msg, reason = nodes, "ProxiesNotReady"
+    return [
+        _condition("Ready", False, reason, msg),
+        _condition("Progressing", True, reason, msg),
+        _condition("Degraded", False, "AsExpected", ""),
+    ]
+
+
+def error_conditions(reason: str, message: str) -> list[dict[str, Any]]:
+    return [
+        _condition("Ready", False, reason, message),
+        _condition("Progressing", False, reason, message),
+        _condition("Degraded", True, reason, message),
+    ]
+
+
+def _kstatus_mirrors(conditions: list[dict[str, Any]], stalled: bool) -> list[dict[str, Any]]:
+    by_type = {c["type"]: c for c in conditions}
+    progressing = by_type["Progressing"]
+    degraded = by_type["Degraded"]
+    return [
+        {**progressing, "type": "Reconciling"},
+        _condition(
+            "Stalled", stalled, degraded["reason"] if stalled else "AsExpected",
+            degraded["message"] if stalled else "",
+        ),
+    ]  # fmt: skip
+
+
+def _keep_transition_times(
+    new: list[dict[str, Any]], old: list[dict[str, Any]], now: str
+) -> list[dict[str, Any]]:
+    previous = {c.get("type"): c for c in old if isinstance(c, dict)}
+    out = []
+    for cond in new:
+        before = previous.get(cond["type"])
+        same = before is not None and before.get("status") == cond["status"]
+        stamp = before.get("lastTransitionTime") if same and before else None
+        out.append({**cond, "lastTransitionTime": stamp or now})
+    return out
+
+
+def compute_status(
+    policy: dict[str, Any],
+    outcome: Outcome,
+    daemonset: dict[str, Any] | None,
+    now: str | None = None,
+) -> dict[str, Any]:
+    """The whole `status` for `policy` (the object as last read)."""
+    generation = policy.get("metadata", {}).get("generation")
+    old = policy.get("status") or {}
+    rollout = Rollout.from_daemonset(daemonset)
+    if outcome.error_reason:
+        conditions = error_conditions(outcome.error_reason, outcome.error_message)
+        stalled = outcome.error_reason == "InvalidPolicy"  # only a spec change can fix it
+    else:
+        conditions = rollout_conditions(rollout)
+        stalled = False
+    conditions += _kstatus_mirrors(conditions, stalled)
+    for cond in conditions:
+        cond["observedGeneration"] = generation
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": _keep_transition_times(
+            conditions, old.get("conditions") or [], now or now_rfc3339()
+        ),
+    }
+    endpoint = outcome.endpoint or old.get("endpoint")
+    if endpoint:
+        status["endpoint"] = endpoint
+    if rollout is not None:
+        status["nodes"] = {"desired": rollout.desired, "ready": rollout.ready}
+        status["nodesReady"] = f"{rollout.ready}/{rollout.desired}"
+    return status
+
+
+def status_patch(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any] | None:
+    """A JSON merge patch turning `old` into `new` (None: nothing to write).
+
+    Lists (conditions) are replaced whole, keys that disappeared are set to null."""
+    old = old or {}
+    if old == new:
+        return None
+    patch: dict[str, Any] = dict(new)
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return {"status": patch}

@@ -1,0 +1,241 @@
+"""The operator against a real control plane (etcd, kube-apiserver, controller manager,
+scheduler, kwok nodes): seed scenarios, drift repair, invalid policies, schema rejections,
+garbage collection, and no writes in the steady state or across an operator restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
+from tests.support.operatorproc import (
+    NODE_LABELS,
+    Kube,
+    OperatorProcess,
+    condition,
+    install_crds,
+    policy,
+    seed_policies,
+    wait_for,
+)
+
+pytestmark = pytest.mark.kube
+
+NS = "dso-system"
+# Nodes each seed policy must land on (NODE_LABELS: node-0 edge+docker, node-1 docker).
+EXPECTED_NODES = {
+    "n8n-bot": {"kwok-node-0"},
+    "caddy": {"kwok-node-0", "kwok-node-1"},
+    "restart-gateway": {"kwok-node-0", "kwok-node-1"},
+    "compose-shop": {"kwok-node-0", "kwok-node-1"},
+    "terminals": {"kwok-node-0", "kwok-node-1", "kwok-node-2"},
+}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    bindir = default_bindir()
+    missing = [c for c in COMPONENTS if not (bindir / c).exists()]
+    if missing:
+        pytest.skip(f"control plane binaries missing in {bindir}: {missing} (make controlplane)")
+    cp = ControlPlane(bindir, tmp_path_factory.mktemp("cp"), nodes=3, node_labels=NODE_LABELS)
+    cp.start()
+    try:
+        install_crds(cp)
+        cp.kubectl("create", "namespace", NS)
+        yield cp
+    finally:
+        cp.stop()
+
+
+@pytest.fixture(scope="module")
+def kube(cluster: ControlPlane) -> Kube:
+    return Kube(cluster, NS)
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: ControlPlane) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(cluster.kubeconfig, cluster.workdir, NS)
+    op.start()
+    try:
+        op.wait_ready()
+        yield op
+    finally:
+        op.stop()
+
+
+@pytest.fixture(scope="module")
+def seeded(kube: Kube, operator: OperatorProcess) -> dict[str, dict[str, Any]]:
+    seeds = seed_policies()
+    kube.apply(*seeds.values())
+    return {name: kube.wait_ready(name, len(EXPECTED_NODES[name])) for name in seeds}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_NODES))
+def test_seed_scenario_is_served_on_matching_nodes(
+    kube: Kube, seeded: dict[str, dict[str, Any]], name: str
+) -> None:
+    status = seeded[name]["status"]
+    want = EXPECTED_NODES[name]
+    assert status["endpoint"] == f"tcp://dsp-{name}.{NS}.svc:2375"
+    assert status["nodes"] == {"desired": len(want), "ready": len(want)}
+    assert condition(seeded[name], "Stalled")["status"] == "False"  # type: ignore[index]
+
+    children = kube.children(name)
+    assert {"ConfigMap", "DaemonSet", "Service", "NetworkPolicy"} <= set(children)
+    for kind in ("ConfigMap", "DaemonSet", "Service", "NetworkPolicy"):
+        (owner,) = children[kind]["metadata"]["ownerReferences"]
+        assert owner["uid"] == seeded[name]["metadata"]["uid"]
+    pods = children["Pods"]["items"]
+    # One proxy pod per matching node, bound by the real scheduler.
+    assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(want)
+    policy_file = yaml.safe_load(children["ConfigMap"]["data"]["policy.yaml"])
+    assert all("preset" not in rule for rule in policy_file["spec"]["rules"])
+
+
+def test_printer_columns(kube: Kube, seeded: dict[str, dict[str, Any]]) -> None:
+    out = kube.cp.kubectl("get", "dsp", "caddy").stdout.split("\n")
+    assert out[0].split()[:4] == ["NAME", "READY", "NODES", "ENDPOINT"]
+    assert out[1].split()[:4] == ["caddy", "True", "2/2", f"tcp://dsp-caddy.{NS}.svc:2375"]
+
+
+def test_schema_rejects_bad_enum_and_two_rule_kinds(kube: Kube) -> None:
+    bad_enum = kube.apply(policy("bad-enum", {"audit": "loud"}), check=False)
+    assert bad_enum.returncode != 0
+    assert 'Unsupported value: "loud"' in bad_enum.stderr
+    two = policy("two-kinds", {"rules": [{"preset": "read-only", "allow": ["containers.list"]}]})
+    rejected = kube.apply(two, check=False)
+    assert rejected.returncode != 0
+    assert "exactly one of preset, allow or deny" in rejected.stderr
+    assert kube.policy("bad-enum") is None and kube.policy("two-kinds") is None
+
+
+def test_invalid_policy_is_reported_and_nothing_applied(
+    kube: Kube, operator: OperatorProcess
+) -> None:
+    kube.apply(policy("bogus", {"rules": [{"allow": ["containers.bogus"]}]}))
+
+    def invalid() -> dict[str, Any] | None:
+        ready = condition(kube.policy("bogus") or {}, "Ready")
+        return ready if ready and ready["reason"] == "InvalidPolicy" else None
+
+    ready = wait_for(invalid, 30, "InvalidPolicy")
+    assert ready["status"] == "False"
+    assert "containers.bogus" in ready["message"]
+    obj = kube.policy("bogus")
+    assert obj is not None
+    assert condition(obj, "Stalled")["status"] == "True"  # type: ignore[index]
+    time.sleep(1)
+    assert kube.children("bogus") == {}
+    kube.cp.kubectl("delete", "dsp", "bogus")
+
+
+def test_deleted_service_comes_back(kube: Kube, seeded: dict[str, dict[str, Any]]) -> None:
+    before = kube.get("service", "dsp-caddy")
+    assert before is not None
+    kube.cp.kubectl("delete", "service", "dsp-caddy", "-n", NS)
+    after = wait_for(
+        lambda: (s := kube.get("service", "dsp-caddy")) and s["metadata"]["uid"] != before["metadata"]["uid"] and s,
+        30, "service dsp-caddy recreated",
+    )  # fmt: skip
+    assert after["spec"]["internalTrafficPolicy"] == "Local"
+
+
+def test_edited_configmap_is_put_back(kube: Kube, seeded: dict[str, dict[str, Any]]) -> None:
+    original = kube.get("configmap", "dsp-caddy")
+    assert original is not None
+    kube.cp.kubectl(
+        "patch", "configmap", "dsp-caddy", "-n", NS, "--type=merge",
+        "-p", '{"data": {"policy.yaml": "spec: {rules: [{allow: [\\"*\\"]}]}"}}',
+    )  # fmt: skip
+    restored = wait_for(
+        lambda: (c := kube.get("configmap", "dsp-caddy"))
+        and c["data"] == original["data"]
+        and c["metadata"]["resourceVersion"] != original["metadata"]["resourceVersion"]
+        and c,
+        30, "configmap restored",
+    )  # fmt: skip
+    assert restored["data"]["policy.yaml"] == original["data"]["policy.yaml"]
+
+
+def test_rule_change_reloads_in_place_without_rolling_pods(
+    kube: Kube, seeded: dict[str, dict[str, Any]]
+) -> None:
+    name = "compose-shop"
+    before = kube.children(name)
+    pods_before = {p["metadata"]["uid"] for p in before["Pods"]["items"]}
+    changed = seed_policies()[name]
+    changed["spec"]["audit"] = "all"
+    kube.apply(changed)
+    wait_for(
+        lambda: "audit: all" in kube.children(name)["ConfigMap"]["data"]["policy.yaml"],
+        30, "configmap updated",
+    )  # fmt: skip
+    kube.wait_ready(name, 2)
+    after = kube.children(name)
+    assert (
+        after["DaemonSet"]["metadata"]["generation"]
+        == before["DaemonSet"]["metadata"]["generation"]
+    )
+    assert {p["metadata"]["uid"] for p in after["Pods"]["items"]} == pods_before
+
+
+def test_node_selector_change_moves_the_proxies(
+    kube: Kube, seeded: dict[str, dict[str, Any]]
+) -> None:
+    name = "restart-gateway"
+    moved = seed_policies()[name]
+    moved["spec"]["nodeSelector"] = {"dockersocket.io/role": "edge"}
+    kube.apply(moved)
+    obj = kube.wait_ready(name, 1, timeout=90)
+    assert obj["status"]["nodes"] == {"desired": 1, "ready": 1}
+    pods = wait_for(
+        lambda: len(p := kube.children(name)["Pods"]["items"]) == 1 and p, 60, "old pods gone"
+    )
+    assert pods[0]["spec"]["nodeName"] == "kwok-node-0"
+
+
+def test_steady_state_and_operator_restart_write_nothing(
+    kube: Kube, operator: OperatorProcess, seeded: dict[str, dict[str, Any]]
+) -> None:
+    for name, nodes in EXPECTED_NODES.items():
+        kube.wait_ready(name, len(nodes) if name != "restart-gateway" else 1, timeout=90)
+    time.sleep(3)  # let the last status writes and watch events settle
+    versions = kube.resource_versions()
+    time.sleep(5)
+    assert kube.resource_versions() == versions, "writes in the steady state"
+
+    operator.stop()
+    operator.start()
+    operator.wait_ready()
+    time.sleep(8)  # resume handlers and the initial listing of every child have run
+    assert kube.resource_versions() == versions, "the restarted operator wrote something"
+    assert "applying" not in operator.logs().split("became leader")[-1]
+
+
+def test_deleting_a_policy_garbage_collects_its_children(
+    kube: Kube, seeded: dict[str, dict[str, Any]]
+) -> None:
+    kube.apply(policy("short-lived", {"rules": [{"preset": "logs"}]}))
+    kube.wait_ready("short-lived", 3)
+    assert set(kube.children("short-lived")) >= {"ConfigMap", "DaemonSet", "Service"}
+    kube.cp.kubectl("delete", "dsp", "short-lived", "--wait=true", "--timeout=30s")
+    wait_for(lambda: kube.children("short-lived") == {}, 60, "children garbage-collected")
+
+
+def test_operator_logs_are_json(operator: OperatorProcess) -> None:
+    lines = [line for line in operator.logs().splitlines() if line.strip()]
+    assert lines
+    assert len(operator.log_lines()) == len(lines)
+
+
+@pytest.fixture(autouse=True)
+def _dump_logs_on_failure(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed and "operator" in request.fixturenames:
+        print(request.getfixturevalue("operator").logs()[-5000:])
