@@ -63,10 +63,11 @@ test: deps lint typecheck
 	$(VENV)/bin/pytest -q -rs tests
 
 demo: deps
-	$(PY) -m docker_socket_operator.demo
+	$(PY) demo/run.py
 
 bench: deps
-	$(PY) -m tests.bench
+	@command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; } || echo "haproxy peer unavailable"
+	$(PY) bench/proxy_bench.py
 
 e2e:
 	@bash e2e/run.sh

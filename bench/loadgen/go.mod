@@ -1,0 +1,3 @@
+module docker-socket-operator/bench/loadgen
+
+go 1.22

@@ -1,0 +1,152 @@
+"""`make demo`: what the product does, on real parts.
+
+1. A private dockerd, the proxy in front of it with a sample policy, and docker CLI calls that
+   are allowed and denied.
+2. When the control plane binaries are built (`make controlplane`): a real kube-apiserver with
+   fake kwok nodes, the operator, a DockerSocketPolicy, its children and status — and the
+   ConfigMap the operator rendered, fed to the proxy, giving the decisions the policy promises.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+
+from tests.support.daemons import Daemon, start_dockerd  # noqa: E402
+from tests.support.proxyproc import ProxyProcess  # noqa: E402
+
+BOLD, GREEN, RED, DIM, END = "\033[1m", "\033[32m", "\033[31m", "\033[2m", "\033[0m"
+if not sys.stdout.isatty():
+    BOLD = GREEN = RED = DIM = END = ""
+
+DEMO_POLICY = """\
+apiVersion: dockersocket.io/v1alpha1
+kind: DockerSocketPolicy
+metadata: {name: demo}
+spec:
+  rules:
+    - preset: discovery                     # what Traefik/Caddy need: ping, version, events, list, inspect
+    - allow: [containers.restart]
+      containers: {names: [web]}            # restart one container, by name
+    - allow: [containers.create, containers.start, containers.wait, containers.delete, containers.attach]
+      create: {images: ["bb:*"]}            # run throwaway containers, with no host power
+  visibility: {redactEnv: true}
+  audit: all
+"""
+
+
+def say(text: str) -> None:
+    print(f"\n{BOLD}{text}{END}")
+
+
+def docker(proxy: ProxyProcess, *args: str, expect_ok: bool) -> None:
+    cmd = ["docker", *args]
+    shown = " ".join(a if " " not in a else repr(a) for a in cmd)
+    env = {**os.environ, "DOCKER_HOST": proxy.docker_host}
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    ok = r.returncode == 0
+    tag = f"{GREEN}allowed{END}" if ok else f"{RED}denied {END}"
+    print(f"  [{tag}] $ {shown}")
+    out = (r.stdout if ok else r.stderr).strip()
+    for line in out.splitlines()[:6]:
+        print(f"            {DIM}{line}{END}")
+    if ok != expect_ok:
+        raise SystemExit(f"demo: expected {'success' if expect_ok else 'a denial'} for: {shown}")
+
+
+def proxy_part(d: Daemon, work: Path) -> None:
+    say("1. The proxy in front of a real dockerd")
+    d.create("web", labels={"app": "web"})
+    d.create("db", labels={"app": "db"})
+    d.api("POST", "/containers/create", {"Image": d.image, "Cmd": ["true"], "Env": ["DB_PASSWORD=hunter2"]},
+          query={"name": "with-secret"})
+    print(textwrap.indent(DEMO_POLICY, "    "))
+    with ProxyProcess(d.socket_path, work / "proxy", policy=DEMO_POLICY) as proxy:
+        print(f"  proxy listening on {proxy.docker_host}, daemon at unix://{d.socket_path}\n")
+        docker(proxy, "version", "--format", "server API {{.Server.APIVersion}}", expect_ok=True)
+        docker(proxy, "ps", "--format", "{{.Names}} {{.Status}}", expect_ok=True)
+        docker(proxy, "restart", "web", expect_ok=True)
+        docker(proxy, "restart", "db", expect_ok=False)
+        docker(proxy, "run", "--rm", "--network", "none", "bb:latest", "echo", "hello from a sandbox",
+               expect_ok=True)
+        docker(proxy, "run", "--rm", "--privileged", "--network", "none", "bb:latest", "true", expect_ok=False)
+        docker(proxy, "run", "--rm", "-v", "/:/host", "--network", "none", "bb:latest", "ls", "/host",
+               expect_ok=False)
+        docker(proxy, "exec", "web", "sh", "-c", "id", expect_ok=False)
+        docker(proxy, "inspect", "--format", "{{.Config.Env}}", "with-secret", expect_ok=True)
+        docker(proxy, "image", "rm", "bb:latest", expect_ok=False)
+        say("   The audit log (JSON lines), last four:")
+        for line in proxy.audit_lines()[-4:]:
+            keep = {k: line.get(k) for k in ("method", "path", "operation", "decision", "rule", "status")}
+            print(f"    {DIM}{keep}{END}")
+
+
+def operator_part(d: Daemon, work: Path) -> None:
+    bindir = Path(os.environ.get("DSO_CACHE", "/var/cache/docker-socket-operator")) / "bin"
+    if not (bindir / "kube-apiserver").exists():
+        say("2. Operator: skipped — control plane not built (run `make controlplane`, ~20 min once, cached)")
+        return
+    from tests.support.controlplane import ControlPlane
+    from tests.support.operatorproc import OperatorProcess
+
+    say("2. The operator on a real control plane (kube-apiserver, etcd, controller-manager, kwok nodes)")
+    with ControlPlane(bindir, work / "cp", nodes=3, node_labels={"kwok-node-0": {"docker": "true"},
+                                                                  "kwok-node-1": {"docker": "true"}}) as cp:
+        kubectl = cp.kubectl
+        kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+        kubectl("wait", "--for=condition=Established", "crd/dockersocketpolicies.dockersocket.io")
+        kubectl("create", "namespace", "docker-socket-operator")
+        with OperatorProcess(cp.kubeconfig, namespace="docker-socket-operator", workdir=work / "op"):
+            policy = yaml.safe_load((ROOT / "examples/policies/restart-one.yaml").read_text())
+            policy["spec"]["nodeSelector"] = {"docker": "true"}
+            path = work / "policy.yaml"
+            path.write_text(yaml.safe_dump(policy))
+            print(f"  $ kubectl apply -f {path.name}   (restart-one, on nodes labelled docker=true)")
+            t0 = time.monotonic()
+            kubectl("apply", "-f", str(path))
+            kubectl("wait", "--for=condition=Ready", "dsp/restart-one", "--timeout=60s")
+            print(f"  Ready after {time.monotonic() - t0:.1f}s")
+            for args in (["get", "dsp"],
+                         ["-n", "docker-socket-operator", "get", "configmap,daemonset,service,networkpolicy,pods",
+                          "-l", "dockersocket.io/policy=restart-one", "-o", "wide"]):
+                print(f"  $ kubectl {' '.join(args)}")
+                print(textwrap.indent(kubectl(*args).stdout, "    "))
+            cm = yaml.safe_load(kubectl("-n", "docker-socket-operator", "get", "configmap",
+                                        "dsp-restart-one", "-o", "yaml").stdout)
+            rendered = cm["data"]["policy.yaml"]
+            say("   The rendered ConfigMap, fed to the proxy in front of the real dockerd:")
+            d.create("mcp-gateway")
+            with ProxyProcess(d.socket_path, work / "proxy2", policy=rendered) as proxy:
+                docker(proxy, "restart", "mcp-gateway", expect_ok=True)
+                docker(proxy, "restart", "web", expect_ok=False)
+                docker(proxy, "ps", "--format", "{{.Names}}", expect_ok=False)
+            kubectl("delete", "-f", str(path), "--wait=true")
+            print("  policy deleted; children left:",
+                  kubectl("-n", "docker-socket-operator", "get", "all,cm,netpol", "-l",
+                          "dockersocket.io/policy=restart-one", "-o", "name").stdout.strip() or "none")
+
+
+def main() -> int:
+    work = Path(tempfile.mkdtemp(prefix="dso-demo-"))
+    d = start_dockerd()
+    try:
+        proxy_part(d, work)
+        operator_part(d, work)
+    finally:
+        d.stop()
+    say("Done. Next: README.md (quick starts), docs/presets.md, examples/policies/.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
