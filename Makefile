@@ -10,6 +10,7 @@ SHARED ?= $(abspath ../shared)
 export SHARED
 
 include mk/controlplane.mk
+include mk/image.mk
 
 .PHONY: help deps system-deps venv lint typecheck test test-unit test-integration demo bench \
         crds catalogue check-generated e2e clean
@@ -24,7 +25,7 @@ deps: system-deps venv
 # Debian packages the tests and the demo start for real: dockerd, podman, busybox for the image.
 system-deps:
 	@missing=""; \
-	for pair in dockerd:docker.io podman:podman busybox:busybox-static newuidmap:uidmap; do \
+	for pair in dockerd:docker.io podman:podman busybox:busybox-static newuidmap:uidmap debootstrap:debootstrap; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
