@@ -11,6 +11,7 @@ export SHARED
 
 include mk/controlplane.mk
 include mk/image.mk
+include mk/install.mk
 
 .PHONY: help deps system-deps venv lint typecheck test test-unit test-integration demo bench \
         crds catalogue check-generated e2e clean
@@ -42,8 +43,8 @@ $(VENV)/.stamp: pyproject.toml
 venv: $(VENV)/.stamp
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests e2e
-	$(VENV)/bin/ruff format --check operator tests e2e
+	$(VENV)/bin/ruff check operator tests e2e hack bench demo
+	$(VENV)/bin/ruff format --check operator tests e2e hack bench demo
 
 typecheck: venv
 	$(VENV)/bin/mypy

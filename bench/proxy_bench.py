@@ -99,8 +99,12 @@ def idle_connections_rss(proxy: ProxyProcess, count: int) -> dict[str, Any]:
     finally:
         for c in conns:
             c.close()
-    return {"connections": count, "rss_before_mib": before / 1024, "rss_mib": after / 1024,
-            "last_connection_served": answered}
+    return {
+        "connections": count,
+        "rss_before_mib": before / 1024,
+        "rss_mib": after / 1024,
+        "last_connection_served": answered,
+    }
 
 
 def make_log_container(d: Daemon) -> str:
@@ -179,10 +183,15 @@ def main() -> int:
 
 
 def report(r: dict[str, Any]) -> None:
-    print("\n== proxy benchmark (median of %d interleaved runs, %.0fs each)" % (r["rounds"], r["seconds_per_run"]))
+    print(
+        f"\n== proxy benchmark (median of {r['rounds']} interleaved runs,"
+        f" {r['seconds_per_run']:.0f}s each)"
+    )
     for key in ("list_c1", "list_c16", "ping_c1"):
         row = r[key]
-        cells = "  ".join(f"{t}: {v['rps']:8.0f} req/s p50 {v['p50_us']:6.0f}us" for t, v in row.items())
+        cells = "  ".join(
+            f"{t}: {v['rps']:8.0f} req/s p50 {v['p50_us']:6.0f}us" for t, v in row.items()
+        )
         print(f"{key:9s} {cells}")
     for key, goal in (("list_c1", 0.95), ("list_c16", 0.95)):
         ratio = r[key]["proxy"]["rps"] / r[key]["direct"]["rps"]

@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
-
 from tests.support.daemons import Daemon, start_dockerd  # noqa: E402
 from tests.support.proxyproc import ProxyProcess  # noqa: E402
 
@@ -68,8 +67,12 @@ def proxy_part(d: Daemon, work: Path) -> None:
     say("1. The proxy in front of a real dockerd")
     d.create("web", labels={"app": "web"})
     d.create("db", labels={"app": "db"})
-    d.api("POST", "/containers/create", {"Image": d.image, "Cmd": ["true"], "Env": ["DB_PASSWORD=hunter2"]},
-          query={"name": "with-secret"})
+    d.api(
+        "POST",
+        "/containers/create",
+        {"Image": d.image, "Cmd": ["true"], "Env": ["DB_PASSWORD=hunter2"]},
+        query={"name": "with-secret"},
+    )
     print(textwrap.indent(DEMO_POLICY, "    "))
     with ProxyProcess(d.socket_path, work / "proxy", policy=DEMO_POLICY) as proxy:
         print(f"  proxy listening on {proxy.docker_host}, daemon at unix://{d.socket_path}\n")
@@ -77,52 +80,116 @@ def proxy_part(d: Daemon, work: Path) -> None:
         docker(proxy, "ps", "--format", "{{.Names}} {{.Status}}", expect_ok=True)
         docker(proxy, "restart", "web", expect_ok=True)
         docker(proxy, "restart", "db", expect_ok=False)
-        docker(proxy, "run", "--rm", "--network", "none", "bb:latest", "echo", "hello from a sandbox",
-               expect_ok=True)
-        docker(proxy, "run", "--rm", "--privileged", "--network", "none", "bb:latest", "true", expect_ok=False)
-        docker(proxy, "run", "--rm", "-v", "/:/host", "--network", "none", "bb:latest", "ls", "/host",
-               expect_ok=False)
+        docker(
+            proxy,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "bb:latest",
+            "echo",
+            "hello from a sandbox",
+            expect_ok=True,
+        )
+        docker(
+            proxy,
+            "run",
+            "--rm",
+            "--privileged",
+            "--network",
+            "none",
+            "bb:latest",
+            "true",
+            expect_ok=False,
+        )
+        docker(
+            proxy,
+            "run",
+            "--rm",
+            "-v",
+            "/:/host",
+            "--network",
+            "none",
+            "bb:latest",
+            "ls",
+            "/host",
+            expect_ok=False,
+        )
         docker(proxy, "exec", "web", "sh", "-c", "id", expect_ok=False)
         docker(proxy, "inspect", "--format", "{{.Config.Env}}", "with-secret", expect_ok=True)
         docker(proxy, "image", "rm", "bb:latest", expect_ok=False)
         say("   The audit log (JSON lines), last four:")
         for line in proxy.audit_lines()[-4:]:
-            keep = {k: line.get(k) for k in ("method", "path", "operation", "decision", "rule", "status")}
+            keep = {
+                k: line.get(k)
+                for k in ("method", "path", "operation", "decision", "rule", "status")
+            }
             print(f"    {DIM}{keep}{END}")
 
 
 def operator_part(d: Daemon, work: Path) -> None:
     bindir = Path(os.environ.get("DSO_CACHE", "/var/cache/docker-socket-operator")) / "bin"
     if not (bindir / "kube-apiserver").exists():
-        say("2. Operator: skipped — control plane not built (run `make controlplane`, ~20 min once, cached)")
+        say(
+            "2. Operator: skipped — control plane not built (run `make controlplane`, ~20 min once, cached)"
+        )
         return
     from tests.support.controlplane import ControlPlane
     from tests.support.operatorproc import OperatorProcess
 
-    say("2. The operator on a real control plane (kube-apiserver, etcd, controller-manager, kwok nodes)")
-    with ControlPlane(bindir, work / "cp", nodes=3, node_labels={"kwok-node-0": {"docker": "true"},
-                                                                  "kwok-node-1": {"docker": "true"}}) as cp:
+    say(
+        "2. The operator on a real control plane (kube-apiserver, etcd, controller-manager, kwok nodes)"
+    )
+    with ControlPlane(
+        bindir,
+        work / "cp",
+        nodes=3,
+        node_labels={"kwok-node-0": {"docker": "true"}, "kwok-node-1": {"docker": "true"}},
+    ) as cp:
         kubectl = cp.kubectl
         kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
         kubectl("wait", "--for=condition=Established", "crd/dockersocketpolicies.dockersocket.io")
         kubectl("create", "namespace", "docker-socket-operator")
-        with OperatorProcess(cp.kubeconfig, namespace="docker-socket-operator", workdir=work / "op"):
+        with OperatorProcess(
+            cp.kubeconfig, namespace="docker-socket-operator", workdir=work / "op"
+        ):
             policy = yaml.safe_load((ROOT / "examples/policies/restart-one.yaml").read_text())
             policy["spec"]["nodeSelector"] = {"docker": "true"}
             path = work / "policy.yaml"
             path.write_text(yaml.safe_dump(policy))
-            print(f"  $ kubectl apply -f {path.name}   (restart-one, on nodes labelled docker=true)")
+            print(
+                f"  $ kubectl apply -f {path.name}   (restart-one, on nodes labelled docker=true)"
+            )
             t0 = time.monotonic()
             kubectl("apply", "-f", str(path))
             kubectl("wait", "--for=condition=Ready", "dsp/restart-one", "--timeout=60s")
             print(f"  Ready after {time.monotonic() - t0:.1f}s")
-            for args in (["get", "dsp"],
-                         ["-n", "docker-socket-operator", "get", "configmap,daemonset,service,networkpolicy,pods",
-                          "-l", "dockersocket.io/policy=restart-one", "-o", "wide"]):
+            for args in (
+                ["get", "dsp"],
+                [
+                    "-n",
+                    "docker-socket-operator",
+                    "get",
+                    "configmap,daemonset,service,networkpolicy,pods",
+                    "-l",
+                    "dockersocket.io/policy=restart-one",
+                    "-o",
+                    "wide",
+                ],
+            ):
                 print(f"  $ kubectl {' '.join(args)}")
                 print(textwrap.indent(kubectl(*args).stdout, "    "))
-            cm = yaml.safe_load(kubectl("-n", "docker-socket-operator", "get", "configmap",
-                                        "dsp-restart-one", "-o", "yaml").stdout)
+            cm = yaml.safe_load(
+                kubectl(
+                    "-n",
+                    "docker-socket-operator",
+                    "get",
+                    "configmap",
+                    "dsp-restart-one",
+                    "-o",
+                    "yaml",
+                ).stdout
+            )
             rendered = cm["data"]["policy.yaml"]
             say("   The rendered ConfigMap, fed to the proxy in front of the real dockerd:")
             d.create("mcp-gateway")
@@ -131,9 +198,20 @@ def operator_part(d: Daemon, work: Path) -> None:
                 docker(proxy, "restart", "web", expect_ok=False)
                 docker(proxy, "ps", "--format", "{{.Names}}", expect_ok=False)
             kubectl("delete", "-f", str(path), "--wait=true")
-            print("  policy deleted; children left:",
-                  kubectl("-n", "docker-socket-operator", "get", "all,cm,netpol", "-l",
-                          "dockersocket.io/policy=restart-one", "-o", "name").stdout.strip() or "none")
+            print(
+                "  policy deleted; children left:",
+                kubectl(
+                    "-n",
+                    "docker-socket-operator",
+                    "get",
+                    "all,cm,netpol",
+                    "-l",
+                    "dockersocket.io/policy=restart-one",
+                    "-o",
+                    "name",
+                ).stdout.strip()
+                or "none",
+            )
 
 
 def main() -> int:

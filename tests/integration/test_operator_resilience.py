@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
 from tests.support.operatorproc import (
     NODE_LABELS,
@@ -117,10 +118,15 @@ def test_killed_leader_is_replaced_after_the_lease_expires(
 
 
 def test_operator_works_with_only_its_own_rbac(cluster: ControlPlane, tmp_path: Path) -> None:
-    """deploy/operator/ applied as shipped; the operator runs with its ServiceAccount token."""
-    deploy = REPO / "deploy" / "operator"
-    cluster.kubectl("apply", "-f", str(deploy / "namespace.yaml"), "-f", str(deploy / "rbac.yaml"))
-    dry = cluster.kubectl("apply", "--dry-run=server", "-f", str(deploy / "deployment.yaml"))
+    """deploy/install.yaml (generated from the chart) applied as shipped, but for the
+    Deployment (kwok runs no containers); the operator runs with its ServiceAccount token."""
+    docs = [d for d in yaml.safe_load_all((REPO / "deploy" / "install.yaml").read_text()) if d]
+    setup = [d for d in docs if d["kind"] not in ("CustomResourceDefinition", "Deployment")]
+    deployment = [d for d in docs if d["kind"] == "Deployment"]
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(setup))
+    dry = cluster.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(deployment)
+    )
     assert "created (server dry run)" in dry.stdout
     ns = "docker-socket-operator"
     token = cluster.kubectl("create", "token", "docker-socket-operator", "-n", ns).stdout.strip()

@@ -1,0 +1,310 @@
+"""One entry point: `docker-socket-operator <subcommand>`.
+
+Subcommands register themselves through a `register_<name>(subparsers)` function listed in
+REGISTRARS; each sets `func` (args -> exit code) with `set_defaults`. To add one (operator,
+render, crd...), write its register function and append it to REGISTRARS.
+
+proxy: `proxy --listen HOST:PORT|unix:/path [--listen ...] --socket PATH [--policy FILE]
+       [--metrics-listen HOST:PORT|none] [--audit-log FILE|-]`. Without --policy the Tecnativa
+       docker-socket-proxy variables (CONTAINERS=1, POST=0, ...) make the policy. When ready it
+       prints one JSON line on stderr:
+       {"msg": "listening", "listen": ["tcp://127.0.0.1:2375", "unix:///run/x.sock"],
+        "metrics": "http://127.0.0.1:9102", "socket": "/var/run/docker.sock", ...}
+check: `check -f policy.yaml METHOD PATH [--body FILE] [--container-name N --container-label k=v]`
+       prints the decision; exit 0 allow, 1 deny, 2 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+DEFAULT_LISTEN = "0.0.0.0:2375"
+DEFAULT_METRICS = "0.0.0.0:9102"
+
+
+# -- proxy ------------------------------------------------------------------------------------
+
+
+def register_proxy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("proxy", help="run the filtering Docker API proxy")
+    p.add_argument(
+        "--listen",
+        action="append",
+        metavar="ADDR",
+        help=f"HOST:PORT or unix:/path; repeatable (default {DEFAULT_LISTEN})",
+    )
+    p.add_argument(
+        "--socket",
+        default=None,
+        help=f"daemon API socket (default $SOCKET_PATH or {DEFAULT_SOCKET})",
+    )
+    p.add_argument("--policy", help="DockerSocketPolicy YAML (reloaded when it changes)")
+    p.add_argument(
+        "--metrics-listen",
+        default=DEFAULT_METRICS,
+        metavar="ADDR",
+        help=f"/healthz /readyz /metrics listener, or 'none' (default {DEFAULT_METRICS})",
+    )
+    p.add_argument(
+        "--audit-log", default="-", metavar="FILE", help="audit JSON lines ('-' = stderr)"
+    )
+    p.set_defaults(func=run_proxy)
+
+
+def _split_host_port(addr: str) -> tuple[str, int]:
+    addr = addr.removeprefix("tcp://")
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"listen address {addr!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _tcp_url(sock: socket.socket, scheme: str) -> str:
+    name = sock.getsockname()
+    host = f"[{name[0]}]" if ":" in name[0] else name[0]
+    return f"{scheme}://{host}:{name[1]}"
+
+
+async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
+    from docker_socket_operator.proxy.admin import AdminServer
+    from docker_socket_operator.proxy.audit import AuditLog, log_event
+    from docker_socket_operator.proxy.http1 import HEAD_LIMIT
+    from docker_socket_operator.proxy.metrics import Metrics
+    from docker_socket_operator.proxy.reload import (
+        PolicyHolder,
+        PolicyWatcher,
+        load_from_env,
+        load_from_file,
+    )
+    from docker_socket_operator.proxy.server import ProxyServer
+    from docker_socket_operator.proxy.upstream import UpstreamPool
+
+    metrics = Metrics()
+    try:
+        if args.policy:
+            policy, digest = load_from_file(args.policy)
+            source = args.policy
+        else:
+            policy, digest = load_from_env(os.environ)
+            source = "tecnativa-env"
+    except Exception as e:
+        log_event("policy invalid", source=args.policy or "environment", error=str(e))
+        return 2
+    holder = PolicyHolder(policy, source, digest, metrics)
+    pool = UpstreamPool(socket_path)
+    audit = AuditLog(metrics, args.audit_log)
+    proxy = ProxyServer(pool, holder, audit, metrics)
+
+    servers: list[asyncio.Server] = []
+    bound: list[str] = []
+    for addr in args.listen or [DEFAULT_LISTEN]:
+        if addr.startswith("unix:"):
+            path = addr.removeprefix("unix:").removeprefix("//")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            srv = await asyncio.start_unix_server(
+                proxy.handle_client, path, limit=HEAD_LIMIT, backlog=1024
+            )
+            bound.append(f"unix://{path}")
+        else:
+            host, port = _split_host_port(addr)
+            srv = await asyncio.start_server(
+                proxy.handle_client, host, port, limit=HEAD_LIMIT, backlog=1024, reuse_address=True
+            )
+            bound += [_tcp_url(s, "tcp") for s in srv.sockets]
+        servers.append(srv)
+    metrics_url = None
+    if args.metrics_listen not in ("", "none", "off"):
+        host, port = _split_host_port(args.metrics_listen)
+        admin = AdminServer(pool, metrics)
+        srv = await asyncio.start_server(admin.handle, host, port, reuse_address=True)
+        servers.append(srv)
+        metrics_url = _tcp_url(srv.sockets[0], "http")
+
+    tasks: list[asyncio.Task[None]] = []
+    if args.policy:
+        tasks.append(asyncio.create_task(PolicyWatcher(args.policy, holder).run()))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log_event(
+        "listening",
+        listen=bound,
+        metrics=metrics_url,
+        socket=socket_path,
+        policy=source,
+        policy_hash=digest,
+        audit=policy.audit,
+    )
+    await stop.wait()
+    log_event("stopping")
+    for srv in servers:
+        srv.close()
+    for task in tasks:
+        task.cancel()
+    pool.close()
+    audit.flush()
+    return 0
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    result: int = uvloop.run(coro)
+    return result
+
+
+def run_proxy(args: argparse.Namespace) -> int:
+    socket_path = args.socket or os.environ.get("SOCKET_PATH") or DEFAULT_SOCKET
+    try:
+        for addr in [*(args.listen or []), args.metrics_listen]:
+            if addr and not addr.startswith("unix:") and addr not in ("none", "off"):
+                _split_host_port(addr)
+    except ValueError as e:
+        print(json.dumps({"msg": "bad arguments", "error": str(e)}), file=sys.stderr)
+        return 2
+    return _run(_serve_proxy(args, socket_path))
+
+
+# -- check ------------------------------------------------------------------------------------
+
+
+def register_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("check", help="decide one request against a policy file, offline")
+    p.add_argument("-f", "--policy", required=True, help="DockerSocketPolicy YAML")
+    p.add_argument("method", help="GET, POST, ...")
+    p.add_argument("path", help="request target, e.g. /v1.41/containers/web/restart?t=5")
+    p.add_argument("--body", help="file with the JSON request body ('-' = stdin)")
+    p.add_argument("--container-name", help="the target container's name")
+    p.add_argument("--container-id", help="the target container's full ID")
+    p.add_argument("--container-image", default="", help="the target container's image")
+    p.add_argument(
+        "--container-label", action="append", default=[], metavar="K=V", help="a label; repeatable"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from docker_socket_operator.catalogue.operations import match_operation
+    from docker_socket_operator.catalogue.paths import parse_target
+    from docker_socket_operator.catalogue.types import BadTarget
+    from docker_socket_operator.policy.body import decode_docker_json
+    from docker_socket_operator.policy.compile import load_policy_file
+    from docker_socket_operator.policy.decide import decide
+    from docker_socket_operator.policy.types import BadBody, ContainerFacts, RequestFacts
+    from docker_socket_operator.proxy.http1 import HttpError, parse_query
+
+    method = args.method.upper()
+    try:
+        policy = load_policy_file(args.policy)
+        target = parse_target(args.path)
+        query = parse_query(target.query)
+        body: Any = None
+        if args.body:
+            raw = sys.stdin.buffer.read() if args.body == "-" else open(args.body, "rb").read()  # noqa: SIM115
+            body = decode_docker_json(raw) if raw.strip() else None
+        labels = dict(_label_pair(x) for x in args.container_label)
+    except (BadTarget, BadBody, HttpError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    matched = match_operation(method, target.api_path)
+    op = matched.op if matched else None
+    params = dict(matched.params) if matched else {}
+    container = None
+    if op is not None and policy.needs_container(op):
+        ref = params.get("id", "")
+        container = ContainerFacts(
+            id=args.container_id or ref,
+            name=(args.container_name or ref).lstrip("/"),
+            labels=labels,
+            image=args.container_image,
+        )
+    facts = RequestFacts(
+        method=method,
+        api_path=target.api_path,
+        op=op,
+        params=params,
+        query=query,
+        body=body,
+        container=container,
+        libpod=target.libpod,
+    )
+    decision = decide(policy, facts)
+    verdict = "allow" if decision.allow else "deny"
+    operation = op.name if op else ("libpod" if target.libpod else "unknown")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "decision": verdict,
+                    "operation": operation,
+                    "rule": decision.rule,
+                    "reason": decision.reason,
+                }
+            )
+        )
+    else:
+        print(
+            f"decision: {verdict}\noperation: {operation}\nrule: {decision.rule}\nreason: {decision.reason}"
+        )
+    return 0 if decision.allow else 1
+
+
+def _label_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"label {text!r} is not KEY=VALUE")
+    return key, value
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+# Extension point: one register function per subcommand.
+REGISTRARS: list[Registrar] = [register_proxy, register_check]
+
+
+def register_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """operator, render, crd: imported lazily so the proxy never loads kopf."""
+    from docker_socket_operator.controller.commands import add_commands
+
+    add_commands(sub)
+
+
+REGISTRARS.append(register_operator_commands)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="docker-socket-operator",
+        description="A filtering Docker Engine API proxy and the Kubernetes operator that deploys it.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in REGISTRARS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""Moving bodies: request bodies in (buffered or streamed), response bodies out (relayed raw,
+or filtered), and the raw bidirectional pipe of a hijacked attach/exec.
+
+Relays never re-encode: the bytes the daemon (or client) framed are forwarded as they are, and
+the framing is only scanned to know where the message ends. Only bodies the policy must see or
+rewrite are decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from docker_socket_operator.proxy.chunked import (
+    LAST_CHUNK,
+    BodyTooLarge,
+    ChunkError,
+    ChunkScanner,
+    encode_chunk,
+)
+from docker_socket_operator.proxy.http1 import (
+    Framing,
+    HttpError,
+    RequestHead,
+    ResponseHead,
+    UpstreamProtocolError,
+)
+from docker_socket_operator.proxy.upstream import UpstreamConnection
+
+RELAY_BLOCK = 256 * 1024
+SMALL_BODY = 64 * 1024  # bodies up to this size go out in the same write as their head
+DRAIN_ABOVE = 256 * 1024
+
+
+async def drain(writer: asyncio.StreamWriter) -> None:
+    """Wait for the peer only when a backlog has built up (an await per small write costs
+    more than the write itself on the hot path)."""
+    if writer.transport.get_write_buffer_size() > DRAIN_ABOVE or writer.transport.is_closing():
+        await writer.drain()
+
+
+# -- request bodies (from the client) ---------------------------------------------------------
+
+
+async def read_request_body(reader: asyncio.StreamReader, req: RequestHead, limit: int) -> bytes:
+    """The whole request body, chunked decoded, for the policy to inspect (413 over `limit`)."""
+    if req.content_length is not None:
+        if req.content_length > limit:
+            raise HttpError(413, f"request body larger than {limit} bytes")
+        try:
+            return await reader.readexactly(req.content_length)
+        except asyncio.IncompleteReadError:
+            raise HttpError(400, "request body shorter than its Content-Length") from None
+    if not req.chunked:
+        return b""
+    scanner = ChunkScanner(collect=True, limit=limit)
+    try:
+        await _walk_chunked(reader, scanner, None)
+    except BodyTooLarge:
+        raise HttpError(413, f"request body larger than {limit} bytes") from None
+    return scanner.take()
+
+
+async def stream_request_body(
+    reader: asyncio.StreamReader, req: RequestHead, writer: asyncio.StreamWriter
+) -> None:
+    """Relay a body the policy does not need (build contexts, archives) as the client framed
+    it; never reads past its end, so a pipelined next request stays in the reader."""
+    if req.content_length:
+        remaining = req.content_length
+        while remaining:
+            data = await reader.read(min(remaining, RELAY_BLOCK))
+            if not data:
+                raise HttpError(400, "request body shorter than its Content-Length")
+            remaining -= len(data)
+            writer.write(data)
+            await writer.drain()
+    elif req.chunked:
+        await _walk_chunked(reader, ChunkScanner(), writer)
+
+
+async def _walk_chunked(
+    reader: asyncio.StreamReader, scanner: ChunkScanner, writer: asyncio.StreamWriter | None
+) -> None:
+    pending: list[bytes] = []
+    size = 0
+    try:
+        while not scanner.done:
+            if scanner.wants_line:
+                data = await reader.readuntil(b"\n")
+            else:
+                data = await reader.read(min(scanner.safe_read_size(), RELAY_BLOCK))
+                if not data:
+                    raise HttpError(400, "connection closed inside a chunked body")
+            scanner.feed(data)  # reads are sized so that all of `data` is this body's
+            if writer is not None:
+                pending.append(data)
+                size += len(data)
+                if size >= RELAY_BLOCK or scanner.done:
+                    writer.write(b"".join(pending))
+                    pending.clear()
+                    size = 0
+                    await writer.drain()
+    except ChunkError as e:
+        raise HttpError(400, f"malformed chunked body: {e}") from None
+    except asyncio.IncompleteReadError:
+        raise HttpError(400, "connection closed inside a chunked body") from None
+    except asyncio.LimitOverrunError:
+        raise HttpError(400, "malformed chunked body: line too long") from None
+
+
+async def discard_request_body(reader: asyncio.StreamReader, req: RequestHead, limit: int) -> bool:
+    """Skip an unread body after a deny so the connection stays usable; False when it is too
+    big (or unframed) to skip, and the connection must be closed instead."""
+    if req.chunked or req.expect_continue:
+        return False
+    if not req.content_length:
+        return True
+    if req.content_length > limit:
+        return False
+    try:
+        await reader.readexactly(req.content_length)
+    except asyncio.IncompleteReadError:
+        return False
+    return True
+
+
+# -- response bodies (from the daemon) --------------------------------------------------------
+
+
+async def relay_response(
+    up: UpstreamConnection, resp: ResponseHead, head: bytes, client: asyncio.StreamWriter
+) -> bool:
+    """Send `head` and relay the body unchanged. True when the body ended on its framing
+    (the upstream connection is reusable if the head says so)."""
+    reader = up.reader
+    framing = resp.framing
+    if framing is Framing.NONE:
+        client.write(head)
+        await drain(client)
+        return True
+    if framing is Framing.LENGTH:
+        remaining = resp.content_length
+        if remaining <= SMALL_BODY:
+            client.write(head + await reader.readexactly(remaining))
+            await drain(client)
+            return True
+        client.write(head)
+        while remaining:
+            data = await reader.read(min(remaining, RELAY_BLOCK))
+            if not data:
+                raise ConnectionResetError("daemon closed inside a response body")
+            remaining -= len(data)
+            client.write(data)
+            await client.drain()
+        return True
+    if framing is Framing.CLOSE:
+        client.write(head)
+        await client.drain()
+        while data := await reader.read(RELAY_BLOCK):
+            client.write(data)
+            await client.drain()
+        return False
+    # The head goes out at once: a long-poll (containers.wait) sends its head long before its
+    # body, and the client may be waiting for that head before it sends its next request.
+    client.write(head)
+    await client.drain()
+    scanner = ChunkScanner()
+    clean = True
+    while not scanner.done:
+        data = await reader.read(RELAY_BLOCK)
+        if not data:
+            raise ConnectionResetError("daemon closed inside a chunked response")
+        try:
+            used = scanner.feed(data)
+        except ChunkError as e:
+            raise UpstreamProtocolError(f"malformed chunked response: {e}") from None
+        if used != len(data):
+            data = data[:used]  # the daemon sent more than one response: never reuse it
+            clean = False
+        client.write(data)
+        await client.drain()
+    return clean
+
+
+async def relay_events_filtered(
+    up: UpstreamConnection,
+    resp: ResponseHead,
+    client: asyncio.StreamWriter,
+    visible: Callable[[Any], bool],
+) -> bool:
+    """The events stream with only the events the client may see: each JSON line is decoded,
+    kept or dropped, and sent at once (one chunk per event, so nothing waits in a buffer).
+    Lines that are not JSON objects are dropped (fail closed)."""
+    reader = up.reader
+    chunked = resp.framing is Framing.CHUNKED
+    client.write(resp.raw)
+    await client.drain()
+    scanner = ChunkScanner(collect=True, limit=1 << 62)
+    pending = bytearray()
+    clean = True
+    while True:
+        data = await reader.read(RELAY_BLOCK)
+        if not data:
+            if chunked:
+                raise ConnectionResetError("daemon closed inside the events stream")
+            break
+        if chunked:
+            try:
+                used = scanner.feed(data)
+            except ChunkError as e:
+                raise UpstreamProtocolError(f"malformed chunked response: {e}") from None
+            clean = clean and used == len(data)
+            pending += scanner.take()
+        else:
+            pending += data
+        out: list[bytes] = []
+        start = 0
+        while (nl := pending.find(b"\n", start)) >= 0:
+            line = bytes(pending[start : nl + 1])
+            start = nl + 1
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and visible(event):
+                out.append(encode_chunk(line) if chunked else line)
+        del pending[:start]
+        if len(pending) > 1 << 20:
+            raise UpstreamProtocolError("event line too long")
+        if out:
+            client.write(b"".join(out))
+            await client.drain()
+        if chunked and scanner.done:
+            client.write(LAST_CHUNK)
+            await client.drain()
+            break
+    return clean and chunked
+
+
+# -- hijacked streams -------------------------------------------------------------------------
+
+
+async def pipe_hijacked(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    up: UpstreamConnection,
+) -> None:
+    """Raw bytes both ways after a 101 (or Docker's raw-stream 200). The client's EOF (stdin
+    closed) is passed on as a half-close so the command sees EOF and its output still flows
+    back; the pipe ends when the daemon closes. No idle timeout."""
+
+    async def client_to_daemon() -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await client_reader.read(RELAY_BLOCK):
+                up.writer.write(data)
+                await up.writer.drain()
+            if up.writer.can_write_eof():
+                up.writer.write_eof()
+
+    upload = asyncio.create_task(client_to_daemon())
+    try:
+        while data := await up.reader.read(RELAY_BLOCK):
+            client_writer.write(data)
+            await client_writer.drain()
+    finally:
+        upload.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await upload

@@ -1,0 +1,186 @@
+"""Chunked transfer coding: find where a chunked body ends while relaying its bytes unchanged,
+or decode it (capped) when the body must be read. Strict: hex size, optional extensions, CRLF
+after each chunk, well-formed trailers; anything else is a ChunkError.
+"""
+
+from __future__ import annotations
+
+import re
+
+from docker_socket_operator.proxy.http1 import BAD_VALUE, FIELD
+
+CHUNK_LINE_LIMIT = 4096  # chunk-size line or trailer line, as Go's reader
+TRAILER_LIMIT = 16 * 1024
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(;[^\x00-\x08\x0a-\x1f\x7f]*)?\r\n")
+
+
+class ChunkError(Exception):
+    """Malformed chunked framing (400 from a client, 502 from the daemon)."""
+
+
+class BodyTooLarge(Exception):
+    """A body the proxy must buffer is over the policy's limit (413)."""
+
+
+_SIZE, _DATA, _DATA_CRLF, _TRAILER, _DONE = range(5)
+
+
+class ChunkScanner:
+    """Finds where a chunked body ends while its bytes are relayed unchanged.
+
+    feed() walks the chunk framing (hex size, optional extensions, CRLF, data, CRLF, trailers)
+    without copying data; with collect=True the chunk payloads are also gathered in `body`
+    (capped at `limit`) for bodies that must be decoded.
+    """
+
+    __slots__ = (
+        "_crlf",
+        "_line",
+        "_remaining",
+        "_state",
+        "_trailer_bytes",
+        "body",
+        "collect",
+        "limit",
+    )
+
+    def __init__(self, *, collect: bool = False, limit: int = 0) -> None:
+        self._state = _SIZE
+        self._remaining = 0
+        self._crlf = 0
+        self._line = bytearray()
+        self._trailer_bytes = 0
+        self.collect = collect
+        self.limit = limit
+        self.body = bytearray()
+
+    @property
+    def done(self) -> bool:
+        return self._state == _DONE
+
+    @property
+    def wants_line(self) -> bool:
+        """The next bytes are a size or trailer line (read up to LF, never past it)."""
+        return self._state in (_SIZE, _TRAILER)
+
+    def safe_read_size(self) -> int:
+        """How many bytes can be read without reading past this body (outside line states)."""
+        if self._state == _DATA:
+            return self._remaining + 2
+        if self._state == _DATA_CRLF:
+            return 2 - self._crlf
+        return 0
+
+    def take(self) -> bytes:
+        """The payload gathered so far (collect mode), removing it from the scanner."""
+        out = bytes(self.body)
+        self.body.clear()
+        return out
+
+    def feed(self, data: bytes) -> int:
+        """Consume framing from `data`; returns how many bytes belong to the body (less than
+        len(data) only when the body ended inside it)."""
+        pos = 0
+        end = len(data)
+        collect = self.collect
+        while pos < end:
+            state = self._state
+            if state == _SIZE and not self._line:
+                # Fast path (a daemon flushing one small chunk per log line sends millions):
+                # size line, data and CRLF all in this block, without slicing the data.
+                nl = data.find(b"\n", pos)
+                if nl >= 0 and nl - pos < CHUNK_LINE_LIMIT:
+                    m = _CHUNK_SIZE.fullmatch(data, pos, nl + 1)
+                    if m is None:
+                        raise ChunkError("malformed chunk size line")
+                    size = int(m.group(1), 16)
+                    pos = nl + 1
+                    if size == 0:
+                        self._state = _TRAILER
+                        continue
+                    stop = pos + size
+                    if stop + 2 > end:
+                        self._remaining = size
+                        self._state = _DATA
+                        continue
+                    if data[stop] != 13 or data[stop + 1] != 10:
+                        raise ChunkError("chunk data not followed by CRLF")
+                    if collect:
+                        if len(self.body) + size > self.limit:
+                            raise BodyTooLarge()
+                        self.body += data[pos:stop]
+                    pos = stop + 2
+                    continue
+            if state == _DATA:
+                take = min(self._remaining, end - pos)
+                if collect:
+                    if len(self.body) + take > self.limit:
+                        raise BodyTooLarge()
+                    self.body += data[pos : pos + take]
+                pos += take
+                self._remaining -= take
+                if self._remaining == 0:
+                    self._state = _DATA_CRLF
+                    self._crlf = 0
+            elif state == _DATA_CRLF:
+                if data[pos] != b"\r\n"[self._crlf]:
+                    raise ChunkError("chunk data not followed by CRLF")
+                pos += 1
+                self._crlf += 1
+                if self._crlf == 2:
+                    self._state = _SIZE
+            elif state == _DONE:
+                break
+            else:
+                nl = data.find(b"\n", pos)
+                if nl < 0:
+                    self._line += data[pos:]
+                    if len(self._line) > CHUNK_LINE_LIMIT:
+                        raise ChunkError("chunk line too long")
+                    pos = end
+                    break
+                if self._line:
+                    self._line += data[pos : nl + 1]
+                    line = bytes(self._line)
+                    self._line.clear()
+                else:
+                    line = data[pos : nl + 1]
+                pos = nl + 1
+                if len(line) > CHUNK_LINE_LIMIT:
+                    raise ChunkError("chunk line too long")
+                if state == _SIZE:
+                    self._size_line(line)
+                else:
+                    self._trailer_line(line)
+        return pos
+
+    def _size_line(self, line: bytes) -> None:
+        m = _CHUNK_SIZE.fullmatch(line)
+        if m is None:
+            raise ChunkError("malformed chunk size line")
+        size = int(m.group(1), 16)
+        if size == 0:
+            self._state = _TRAILER
+        else:
+            self._remaining = size
+            self._state = _DATA
+
+    def _trailer_line(self, line: bytes) -> None:
+        if line == b"\r\n":
+            self._state = _DONE
+            return
+        self._trailer_bytes += len(line)
+        if self._trailer_bytes > TRAILER_LIMIT:
+            raise ChunkError("trailers too large")
+        if not line.endswith(b"\r\n") or b"\r" in line[:-2]:
+            raise ChunkError("malformed trailer line")
+        m = FIELD.fullmatch(line[:-2])
+        if m is None or BAD_VALUE.search(m.group(2)) is not None:
+            raise ChunkError("malformed trailer line")
+
+
+def encode_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"

@@ -1,0 +1,352 @@
+"""Strict HTTP/1.1 parsing and framing (pure: bytes in, values out; no I/O).
+
+The proxy decides on what it parsed and dockerd acts on what *it* parses, so any byte sequence
+the two could read differently is refused (400 and close) instead of being interpreted: bare LF
+or CR, obs-fold, odd header names, duplicate or non-numeric Content-Length, Content-Length with
+Transfer-Encoding, codings other than `chunked`, HTTP/2 and h2c, method-override headers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from http import HTTPStatus
+from urllib.parse import parse_qsl
+
+HEAD_LIMIT = 64 * 1024  # request head cap (431 above it)
+MAX_HEADER_LINES = 128
+
+ALLOWED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"})
+
+# Headers that apply to one hop only, or that the proxy regenerates when it forwards.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authorization",
+        b"proxy-authenticate",
+        b"expect",
+        b"host",
+        b"content-length",
+        b"http2-settings",
+    }
+)
+_METHOD_OVERRIDE = frozenset({b"x-http-method-override", b"x-http-method", b"x-method-override"})
+# Request headers the parser acts on; all others are only carried along.
+_SPECIAL = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"upgrade",
+        b"http2-settings",
+        b"connection",
+        b"expect",
+        b"host",
+        b"content-type",
+        *_METHOD_OVERRIDE,
+    }
+)
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])")
+FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(.*?)[ \t]*")
+_HEADER_BLOCK = re.compile(rb"(?:" + _TOKEN + rb":[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
+BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+class HttpError(Exception):
+    """A request the proxy answers itself, in Docker's JSON error shape."""
+
+    def __init__(self, status: int, message: str, *, close: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.close = close
+
+
+def json_error(status: int, message: str, *, close: bool = False) -> bytes:
+    """A complete response `{"message": ...}` as dockerd writes its errors."""
+    body = json.dumps({"message": message}).encode() + b"\n"
+    return json_response(status, body, close=close)
+
+
+def json_response(status: int, body: bytes, *, close: bool = False) -> bytes:
+    head = (
+        f"HTTP/1.1 {status} {_reason(status)}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n" + ("Connection: close\r\n" if close else "") + "\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Status"
+
+
+@dataclass(slots=True)
+class RequestHead:
+    method: str
+    target: str
+    version: str  # "HTTP/1.1" or "HTTP/1.0"
+    # (lower-case name, the raw header line without CRLF) in order, for forwarding verbatim
+    fields: list[tuple[bytes, bytes]] = field(default_factory=list)
+    content_length: int | None = None
+    chunked: bool = False
+    keep_alive: bool = True
+    upgrade_tcp: bool = False
+    expect_continue: bool = False
+    content_type: str = ""
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+
+def _bad(message: str) -> HttpError:
+    return HttpError(400, message)
+
+
+def parse_request_head(head: bytes) -> RequestHead:
+    """Parse a request head that ends with its blank line (CRLF CRLF, or a bare LF that is
+    then refused). Raises HttpError: 400 for anything ambiguous, 405 for other methods."""
+    if len(head) > HEAD_LIMIT:
+        raise HttpError(431, "request header fields too large")
+    first = head.find(b"\r\n")
+    block = head[first + 2 : -2]
+    # One regex validates every header line at once (token name, colon, no control characters,
+    # CRLF endings, no folding); only a failing head is walked line by line for the reason.
+    if first < 0 or not head.endswith(b"\r\n\r\n") or _HEADER_BLOCK.fullmatch(block) is None:
+        raise _diagnose(head)
+    req = _parse_request_line(head[:first])
+    lines = block.split(b"\r\n")
+    lines.pop()  # the block ends with CRLF
+    if len(lines) > MAX_HEADER_LINES:
+        raise HttpError(431, "too many header fields")
+    fields = req.fields
+    connection = b""
+    seen_host = False
+    for line in lines:
+        name, _, value = line.partition(b":")
+        lname = name.lower()
+        fields.append((lname, line))
+        if lname not in _SPECIAL:
+            continue
+        value = value.strip(b" \t")
+        if lname == b"content-length":
+            if req.content_length is not None:
+                raise _bad("duplicate Content-Length")
+            if not value.isdigit() or len(value) > 18:
+                raise _bad("invalid Content-Length")
+            req.content_length = int(value)
+        elif lname == b"transfer-encoding":
+            if req.chunked:
+                raise _bad("duplicate Transfer-Encoding")
+            if value.lower() != b"chunked":
+                raise _bad("unsupported Transfer-Encoding (only 'chunked')")
+            req.chunked = True
+        elif lname == b"upgrade":
+            if value.lower() != b"tcp":
+                raise _bad(f"unsupported Upgrade {value.decode('latin-1')!r} (only Docker's 'tcp')")
+            req.upgrade_tcp = True
+        elif lname == b"http2-settings":
+            raise _bad("HTTP/2 (h2c) is not supported")
+        elif lname in _METHOD_OVERRIDE:
+            raise _bad(f"method override header {name.decode('ascii')} is not allowed")
+        elif lname == b"connection":
+            connection += b"," + value.lower()
+        elif lname == b"expect":
+            if value.lower() != b"100-continue":
+                raise HttpError(417, "unsupported Expect")
+            req.expect_continue = True
+        elif lname == b"host":
+            if seen_host:
+                raise _bad("duplicate Host")
+            seen_host = True
+        elif lname == b"content-type":
+            req.content_type = value.decode("latin-1")
+    if req.chunked and req.content_length is not None:
+        raise _bad("both Content-Length and Transfer-Encoding")
+    if req.version == "HTTP/1.0":
+        if req.chunked:
+            raise _bad("Transfer-Encoding in an HTTP/1.0 request")
+        req.keep_alive = False  # 1.0 keep-alive is not worth its ambiguity
+    elif connection:
+        req.keep_alive = b"close" not in {t.strip() for t in connection.split(b",")}
+    if req.method not in ALLOWED_METHODS:
+        raise HttpError(405, f"method {req.method} is not allowed")
+    return req
+
+
+def _diagnose(head: bytes) -> HttpError:
+    """The precise reason a head failed the fast validation."""
+    crlf = head.count(b"\r\n")
+    if head.count(b"\n") != crlf:
+        return _bad("malformed request: bare LF line ending")
+    if head.count(b"\r") != crlf:
+        return _bad("malformed request: bare CR")
+    if not head.endswith(b"\r\n\r\n"):
+        return _bad("malformed request: incomplete head")
+    lines = head[:-4].split(b"\r\n")
+    _parse_request_line(lines[0])
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):
+            return _bad("malformed header: obsolete line folding")
+        m = FIELD.fullmatch(line)
+        if m is None:
+            return _bad("malformed header line")
+        if BAD_VALUE.search(m.group(2)) is not None:
+            return _bad("malformed header: control character in value")
+    return _bad("malformed request head")
+
+
+def _parse_request_line(line: bytes) -> RequestHead:
+    if line.startswith(b"PRI * HTTP/2"):
+        raise _bad("HTTP/2 is not supported")
+    m = _REQUEST_LINE.fullmatch(line)
+    if m is None:
+        raise _bad("malformed request line")
+    major, minor = m.group(3), m.group(4)
+    if major != b"1" or minor not in (b"0", b"1"):
+        raise _bad(f"unsupported protocol HTTP/{major.decode()}.{minor.decode()}")
+    return RequestHead(
+        method=m.group(1).decode("ascii"),
+        target=m.group(2).decode("ascii"),
+        version="HTTP/1.1" if minor == b"1" else "HTTP/1.0",
+    )
+
+
+def is_form_body(content_type: str) -> bool:
+    """Go's ParseForm reads url-encoded bodies into r.Form *ahead of* the query, so such a body
+    could change parameters the policy read from the query: refuse it."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/x-www-form-urlencoded"
+
+
+def parse_query(raw: str) -> dict[str, str]:
+    """Query parameters as dockerd's r.Form.Get sees them (first value wins). Anything Go would
+    parse differently (';' separators, bad escapes, non-UTF-8) is refused."""
+    if not raw:
+        return {}
+    if "%" not in raw and "+" not in raw and ";" not in raw:
+        fast: dict[str, str] = {}
+        for pair in raw.split("&"):
+            if pair:
+                key, _, value = pair.partition("=")
+                fast.setdefault(key, value)
+        return fast
+    if ";" in raw:
+        raise _bad("query contains ';'")
+    if _BAD_PERCENT.search(raw) is not None:
+        raise _bad("invalid percent-encoding in query")
+    try:
+        pairs = parse_qsl(raw, keep_blank_values=True, errors="strict", max_num_fields=1000)
+    except (ValueError, UnicodeDecodeError):
+        raise _bad("malformed query") from None
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        out.setdefault(k, v)
+    return out
+
+
+# -- responses from the daemon ----------------------------------------------------------------
+
+
+class Framing(Enum):
+    NONE = "none"  # HEAD, 1xx, 204, 304
+    LENGTH = "length"
+    CHUNKED = "chunked"
+    CLOSE = "close"  # until the daemon closes (also Docker's raw-stream 200 hijack)
+
+
+class UpstreamProtocolError(Exception):
+    """The daemon's response could not be framed: the proxy answers 502 and drops both ends."""
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    status: int
+    raw: bytes  # the whole head as received, relayed verbatim when the body is not rewritten
+    framing: Framing
+    content_length: int = 0
+    content_type: str = ""
+    reusable: bool = True  # the daemon keeps the connection open after this response
+
+    @property
+    def raw_stream(self) -> bool:
+        return self.content_type.startswith(
+            ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
+        )
+
+    def rebuilt(self, content_length: int) -> bytes:
+        """The head with its framing replaced by a Content-Length (for rewritten bodies)."""
+        lines = self.raw[:-4].split(b"\r\n")
+        kept = [
+            ln
+            for ln in lines[1:]
+            if ln.split(b":", 1)[0].strip().lower() not in (b"content-length", b"transfer-encoding")
+        ]
+        kept.append(b"Content-Length: %d" % content_length)
+        return b"\r\n".join([lines[0], *kept]) + b"\r\n\r\n"
+
+
+def _header_value(head: bytes, lower: bytes, name: bytes) -> bytes | None:
+    """The value of header `name` (lower-case, with its CRLF and colon: b"\\r\\nname:"), or
+    None; a second occurrence is an error (the daemon never repeats these)."""
+    at = lower.find(name)
+    if at < 0:
+        return None
+    if lower.find(name, at + 1) >= 0:
+        raise UpstreamProtocolError(f"repeated {name[2:-1].decode()} in response")
+    start = at + len(name)
+    return head[start : head.find(b"\r\n", start)].strip(b" \t")
+
+
+def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
+    """Parse the daemon's response head (ending in CRLF CRLF) and work out its body framing.
+    The daemon is trusted to be well-formed, but what decides framing is checked strictly."""
+    if (
+        head.count(b"\n") != head.count(b"\r\n")
+        or _STATUS_LINE.fullmatch(head, 0, head.find(b"\r\n")) is None
+    ):
+        raise UpstreamProtocolError(f"malformed response head {head[:80]!r}")
+    status = int(head[9:12])
+    resp = ResponseHead(status=status, raw=head, framing=Framing.CLOSE)
+    lower = head.lower()
+    keep_alive = head[7] == 0x31  # HTTP/1.1
+    length = _header_value(head, lower, b"\r\ncontent-length:")
+    coding = _header_value(head, lower, b"\r\ntransfer-encoding:")
+    connection = _header_value(lower, lower, b"\r\nconnection:")
+    ctype = _header_value(head, lower, b"\r\ncontent-type:")
+    if ctype is not None:
+        resp.content_type = ctype.decode("latin-1")
+    if connection is not None:
+        tokens = {t.strip() for t in connection.split(b",")}
+        if b"close" in tokens:
+            keep_alive = False
+        elif b"keep-alive" in tokens:
+            keep_alive = True
+    if coding is not None and coding.lower() != b"chunked":
+        raise UpstreamProtocolError("unsupported Transfer-Encoding in response")
+    if length is not None and not length.isdigit():
+        raise UpstreamProtocolError("invalid Content-Length in response")
+    if request_method == "HEAD" or status < 200 or status in (204, 304):
+        resp.framing = Framing.NONE
+    elif coding is not None:
+        resp.framing = Framing.CHUNKED
+    elif length is not None:
+        resp.framing = Framing.LENGTH
+        resp.content_length = int(length)
+    resp.reusable = keep_alive and resp.framing is not Framing.CLOSE and status != 101
+    return resp

@@ -1,0 +1,94 @@
+"""Messages on the wire: request heads read off the client stream, requests rebuilt for the
+daemon from parsed fields only, JSON bodies the proxy rewrites."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from docker_socket_operator.catalogue.paths import forward_target
+from docker_socket_operator.catalogue.types import RequestTarget
+from docker_socket_operator.proxy.http1 import (
+    HEAD_LIMIT,
+    HOP_BY_HOP,
+    HttpError,
+    RequestHead,
+    UpstreamProtocolError,
+)
+
+_PARAM = re.compile(r"\{([a-z_]+)\}")
+
+
+async def read_request_head(reader: asyncio.StreamReader) -> bytes | None:
+    """Bytes up to and including the blank line (a bare-LF blank line ends it too, so that
+    such a request is answered 400 at once rather than waited on). None on EOF before a
+    request begins."""
+    try:
+        line = await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError:
+        return None
+    except asyncio.LimitOverrunError:
+        raise HttpError(431, "request header fields too large") from None
+    if line in (b"\r\n", b"\n"):
+        raise HttpError(400, "malformed request: empty request line")
+    parts = [line]
+    total = len(line)
+    try:
+        while True:
+            line = await reader.readuntil(b"\n")
+            total += len(line)
+            if total > HEAD_LIMIT:
+                raise HttpError(431, "request header fields too large")
+            parts.append(line)
+            if line in (b"\r\n", b"\n"):
+                return b"".join(parts)
+    except asyncio.IncompleteReadError:
+        raise HttpError(400, "connection closed inside the request head") from None
+    except asyncio.LimitOverrunError:
+        raise HttpError(431, "request header fields too large") from None
+
+
+def rewrite_path(template: str, params: Mapping[str, str], container_id: str) -> str:
+    return _PARAM.sub(lambda m: container_id if m[1] == "id" else params[m[1]], template)
+
+
+def upstream_request_head(
+    req: RequestHead,
+    target: RequestTarget,
+    api_path: str | None,
+    body_len: int | None,
+    hijack: bool,
+) -> bytes:
+    parts = [
+        f"{req.method} {forward_target(target, api_path)} {req.version}\r\nHost: docker\r\n".encode(
+            "ascii"
+        )
+    ]
+    for name, line in req.fields:
+        if name not in HOP_BY_HOP:
+            parts.append(line)
+            parts.append(b"\r\n")
+    if body_len is not None:
+        parts.append(b"Content-Length: %d\r\n" % body_len)
+    elif req.chunked:
+        parts.append(b"Transfer-Encoding: chunked\r\n")
+    elif req.content_length is not None:
+        parts.append(b"Content-Length: %d\r\n" % req.content_length)
+    if hijack and req.upgrade_tcp:
+        parts.append(b"Connection: Upgrade\r\nUpgrade: tcp\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def decode_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise UpstreamProtocolError("daemon answered with invalid JSON") from None
+
+
+def json_bytes(doc: Any) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"

@@ -1,0 +1,405 @@
+"""One client connection: a loop of requests, each parsed, decided, then forwarded or refused.
+
+Per request: strict head parse → canonical target → catalogue operation → body (buffered and
+decoded only when the policy needs it) → target container resolved by an upstream inspect when
+the policy needs it (and the path rewritten to its full ID, so the daemon acts on exactly the
+container that was decided on) → decide → 403, or forward and relay/filter the response.
+
+Nothing is forwarded that was not parsed as part of an allowed request: the upstream request
+head is rebuilt from parsed fields, bodies are forwarded on the framing that was parsed, and a
+connection whose next bytes cannot be located (an unread body after a deny) is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from docker_socket_operator.catalogue.operations import match_operation
+from docker_socket_operator.catalogue.paths import parse_target
+from docker_socket_operator.catalogue.types import BadTarget, Operation
+from docker_socket_operator.policy.body import decode_docker_json
+from docker_socket_operator.policy.compile import CompiledPolicy
+from docker_socket_operator.policy.decide import decide
+from docker_socket_operator.policy.filters import (
+    container_facts_from_inspect,
+    event_visible,
+    filter_container_list,
+    redact_container_inspect,
+)
+from docker_socket_operator.policy.types import BadBody, ContainerFacts, RequestFacts
+from docker_socket_operator.proxy.audit import AuditLog, AuditRecord, log_event
+from docker_socket_operator.proxy.bodies import (
+    discard_request_body,
+    pipe_hijacked,
+    read_request_body,
+    relay_events_filtered,
+    relay_response,
+    stream_request_body,
+)
+from docker_socket_operator.proxy.http1 import (
+    Framing,
+    HttpError,
+    RequestHead,
+    ResponseHead,
+    UpstreamProtocolError,
+    is_form_body,
+    json_error,
+    parse_query,
+    parse_request_head,
+)
+from docker_socket_operator.proxy.messages import (
+    decode_json,
+    json_bytes,
+    read_request_head,
+    rewrite_path,
+    upstream_request_head,
+)
+from docker_socket_operator.proxy.metrics import Metrics
+from docker_socket_operator.proxy.reload import PolicyHolder
+from docker_socket_operator.proxy.upstream import (
+    UpstreamConnection,
+    UpstreamPool,
+    UpstreamUnavailable,
+)
+
+DISCARD_LIMIT = 64 * 1024  # an unread body up to this size is skipped after a deny
+FILTER_LIMIT = 64 << 20  # largest list/inspect answer the proxy rewrites
+CLIENT_WRITE_HIGH = 1 << 20
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+Resolved = ContainerFacts | tuple[ResponseHead, bytes]
+
+
+class ProxyServer:
+    def __init__(
+        self, pool: UpstreamPool, holder: PolicyHolder, audit: AuditLog, metrics: Metrics
+    ) -> None:
+        self.pool = pool
+        self.holder = holder
+        self.audit = audit
+        self.metrics = metrics
+
+    async def handle_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        metrics = self.metrics
+        metrics.open_connections += 1
+        metrics.connections_total += 1
+        transport = writer.transport
+        transport.set_write_buffer_limits(high=CLIENT_WRITE_HIGH)
+        peer = transport.get_extra_info("peername")
+        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
+        try:
+            while True:
+                started = time.perf_counter()
+                try:
+                    head = await read_request_head(reader)
+                    if head is None:
+                        break
+                    req = parse_request_head(head)
+                except HttpError as e:
+                    rec = AuditRecord(client, "", "", started, "malformed", "reject", "", e.message)
+                    self._refuse(writer, rec, e)
+                    break
+                if not await self.handle_request(req, reader, writer, client, time.perf_counter()):
+                    break
+            await writer.drain()
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, UpstreamProtocolError):
+            pass
+        except asyncio.CancelledError:
+            pass  # shutdown: the listener is closing, nothing awaits this handler
+        finally:
+            metrics.open_connections -= 1
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    def _refuse(self, writer: asyncio.StreamWriter, rec: AuditRecord, e: HttpError) -> None:
+        rec.status = e.status
+        rec.reason = e.message
+        self.audit.finish(rec, self.holder.policy.audit)
+        writer.write(json_error(e.status, e.message, close=e.close))
+
+    async def handle_request(
+        self,
+        req: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        client: str,
+        started: float,
+    ) -> bool:
+        """Serve one request; True when the connection can carry the next one."""
+        policy = self.holder.policy
+        rec = AuditRecord(client, req.method, req.target[:2048], started)
+        try:
+            return await self._serve(policy, req, reader, writer, rec)
+        except HttpError as e:
+            rec.decision = "reject"
+            self._refuse(writer, rec, e)
+            return False
+        except UpstreamUnavailable as e:
+            self.metrics.upstream_errors += 1
+            self._fail(writer, rec, 502, str(e))
+            return False
+        except UpstreamProtocolError as e:
+            self.metrics.upstream_errors += 1
+            self._fail(writer, rec, 502, f"bad response from the daemon: {e}")
+            return False
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            raise
+        except Exception as e:  # a bug must not leave the client hanging, nor let anything through
+            log_event("internal error", error=repr(e), method=req.method, path=rec.path)
+            self._fail(writer, rec, 500, "internal proxy error")
+            return False
+
+    def _fail(
+        self, writer: asyncio.StreamWriter, rec: AuditRecord, status: int, message: str
+    ) -> None:
+        """An error after the decision: answered only if nothing was sent to the client yet."""
+        if not rec.finished:
+            rec.decision = "error"
+            self._refuse(writer, rec, HttpError(status, message))
+
+    async def _serve(
+        self,
+        policy: CompiledPolicy,
+        req: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        rec: AuditRecord,
+    ) -> bool:
+        try:
+            target = parse_target(req.target)
+        except BadTarget as e:
+            raise HttpError(400, f"bad request target: {e}") from None
+        if req.has_body and is_form_body(req.content_type):
+            raise HttpError(400, "form-encoded bodies are not accepted")
+        query = parse_query(target.query)
+        matched = match_operation(req.method, target.api_path)
+        op = matched.op if matched is not None else None
+        params: Mapping[str, str] = matched.params if matched is not None else {}
+        rec.operation = op.name if op is not None else ("libpod" if target.libpod else "unknown")
+
+        body_raw: bytes | None = None
+        body: Any = None
+        if op is not None and req.has_body and policy.needs_body(op):
+            if req.expect_continue:
+                writer.write(CONTINUE)
+            body_raw = await read_request_body(reader, req, policy.max_body)
+            if body_raw.strip():
+                try:
+                    body = decode_docker_json(body_raw)
+                except BadBody as e:
+                    raise HttpError(400, f"invalid JSON body: {e}") from None
+
+        container: ContainerFacts | None = None
+        api_path: str | None = None
+        if op is not None and policy.needs_container(op):
+            resolved = await self._resolve_container(op, params)
+            if isinstance(resolved, tuple):
+                return await self._relay_daemon_answer(
+                    req, reader, writer, rec, policy, resolved, body_raw
+                )
+            container = resolved
+            if op.target == "container":
+                api_path = rewrite_path(op.template, params, container.id)
+
+        facts = RequestFacts(
+            method=req.method,
+            api_path=target.api_path,
+            op=op,
+            params=params,
+            query=query,
+            body=body,
+            container=container,
+            libpod=target.libpod,
+        )
+        decision = decide(policy, facts)
+        rec.rule = decision.rule
+        rec.reason = decision.reason
+        if not decision.allow:
+            rec.decision = "deny"
+            rec.status = 403
+            keep = req.keep_alive and (
+                body_raw is not None or await discard_request_body(reader, req, DISCARD_LIMIT)
+            )
+            self.audit.finish(rec, policy.audit)
+            writer.write(
+                json_error(
+                    403, f"blocked by policy: {decision.reason or decision.rule}", close=not keep
+                )
+            )
+            return keep
+        rec.decision = "allow"
+        hijack = op is not None and op.hijack
+        head = upstream_request_head(
+            req, target, api_path, None if body_raw is None else len(body_raw), hijack
+        )
+        return await self._forward(policy, req, op, reader, writer, rec, head, body_raw)
+
+    async def _resolve_container(self, op: Operation, params: Mapping[str, str]) -> Resolved:
+        """The container a request is about, by inspecting it upstream (an exec ID is mapped
+        to its container first); the daemon's own non-200 answer is returned as is."""
+        ref = params.get("id") or params.get("name") or ""
+        if op.target == "exec":
+            resp, raw = await self.pool.simple_get(f"/exec/{quote(ref, safe='')}/json")
+            if resp.status != 200:
+                return resp, raw
+            ref = str(self._json(raw).get("ContainerID", ""))
+        resp, raw = await self.pool.simple_get(f"/containers/{quote(ref, safe='')}/json")
+        if resp.status != 200:
+            return resp, raw
+        try:
+            return container_facts_from_inspect(self._json(raw))
+        except BadBody as e:
+            raise UpstreamProtocolError(f"unexpected container inspect answer: {e}") from None
+
+    @staticmethod
+    def _json(raw: bytes) -> dict[str, Any]:
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            raise UpstreamProtocolError("daemon answered an inspect with invalid JSON") from None
+        if not isinstance(doc, dict):
+            raise UpstreamProtocolError("daemon answered an inspect with a non-object")
+        return doc
+
+    async def _relay_daemon_answer(
+        self,
+        req: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        rec: AuditRecord,
+        policy: CompiledPolicy,
+        answer: tuple[ResponseHead, bytes],
+        body_raw: bytes | None,
+    ) -> bool:
+        """The target container does not exist (or the daemon failed): pass on its answer."""
+        resp, raw = answer
+        rec.decision = "unresolved"
+        rec.status = resp.status
+        rec.reason = "target container not found" if resp.status == 404 else "inspect failed"
+        keep = req.keep_alive and (
+            body_raw is not None or await discard_request_body(reader, req, DISCARD_LIMIT)
+        )
+        self.audit.finish(rec, policy.audit)
+        if req.method == "HEAD":
+            raw = b""
+        writer.write(resp.rebuilt(len(raw)) + raw)
+        return keep
+
+    async def _forward(
+        self,
+        policy: CompiledPolicy,
+        req: RequestHead,
+        op: Operation | None,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        rec: AuditRecord,
+        head: bytes,
+        body_raw: bytes | None,
+    ) -> bool:
+        streamed = body_raw is None and req.has_body
+        conn = self.pool.take_idle()
+        pooled = conn is not None
+        if conn is None:
+            conn = await self.pool.connect()
+        try:
+            try:
+                resp = await self._send(conn, req, reader, writer, head, body_raw, streamed)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                if not pooled or streamed:
+                    raise
+                # a kept-alive connection the daemon had closed: once more on a fresh one
+                conn.close()
+                conn = await self.pool.connect()
+                resp = await self._send(conn, req, reader, writer, head, body_raw, streamed)
+        except (ConnectionError, asyncio.IncompleteReadError) as e:
+            conn.close()
+            raise UpstreamUnavailable(
+                f"Docker daemon unavailable at {self.pool.socket_path}: {e}"
+            ) from e
+        except BaseException:
+            conn.close()
+            raise
+        try:
+            return await self._respond(policy, req, op, reader, writer, rec, conn, resp)
+        except BaseException:
+            conn.close()
+            raise
+
+    async def _send(
+        self,
+        conn: UpstreamConnection,
+        req: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        head: bytes,
+        body_raw: bytes | None,
+        streamed: bool,
+    ) -> ResponseHead:
+        conn.writer.write(head if body_raw is None else head + body_raw)
+        if streamed:
+            if req.expect_continue:
+                writer.write(CONTINUE)
+            await stream_request_body(reader, req, conn.writer)
+        return await conn.read_head(req.method)
+
+    async def _respond(
+        self,
+        policy: CompiledPolicy,
+        req: RequestHead,
+        op: Operation | None,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        rec: AuditRecord,
+        conn: UpstreamConnection,
+        resp: ResponseHead,
+    ) -> bool:
+        rec.status = resp.status
+        name = op.name if op is not None else ""
+        hijack = op is not None and op.hijack
+        if resp.status == 101 or (
+            hijack and resp.status == 200 and resp.raw_stream and resp.framing is Framing.CLOSE
+        ):
+            if not hijack:
+                raise UpstreamProtocolError("daemon switched protocols on a non-hijack operation")
+            self.audit.finish(rec, policy.audit)
+            writer.write(resp.raw)
+            await pipe_hijacked(reader, writer, conn)
+            conn.close()
+            return False
+        filtered = resp.status == 200 and req.method == "GET"
+        if filtered and name == "containers.list" and policy.filters_containers:
+            items = decode_json(await conn.read_body(resp, FILTER_LIMIT))
+            out = json_bytes(
+                filter_container_list(policy, items) if isinstance(items, list) else []
+            )
+            self.audit.finish(rec, policy.audit)
+            writer.write(resp.rebuilt(len(out)) + out)
+            clean = True
+        elif filtered and name == "containers.inspect" and policy.redact_env:
+            out = json_bytes(
+                redact_container_inspect(
+                    policy, decode_json(await conn.read_body(resp, FILTER_LIMIT))
+                )
+            )
+            self.audit.finish(rec, policy.audit)
+            writer.write(resp.rebuilt(len(out)) + out)
+            clean = True
+        elif filtered and name == "system.events" and policy.filters_containers:
+            self.audit.finish(rec, policy.audit)
+            clean = await relay_events_filtered(
+                conn, resp, writer, lambda ev: event_visible(policy, ev)
+            )
+        else:
+            self.audit.finish(rec, policy.audit)
+            clean = await relay_response(conn, resp, resp.raw, writer)
+        reusable = clean and resp.reusable and req.version == "HTTP/1.1"
+        self.pool.release(conn, reusable)
+        return req.keep_alive and resp.reusable

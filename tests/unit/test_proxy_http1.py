@@ -1,0 +1,277 @@
+"""The proxy's HTTP/1.1 parsers: what a request must look like to be decided at all."""
+
+from __future__ import annotations
+
+import pytest
+
+from docker_socket_operator.proxy.chunked import (
+    BodyTooLarge,
+    ChunkError,
+    ChunkScanner,
+)
+from docker_socket_operator.proxy.http1 import (
+    Framing,
+    HttpError,
+    UpstreamProtocolError,
+    is_form_body,
+    json_error,
+    parse_query,
+    parse_request_head,
+    parse_response_head,
+)
+
+
+def head(*lines: str) -> bytes:
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def rejected(raw: bytes) -> HttpError:
+    with pytest.raises(HttpError) as info:
+        parse_request_head(raw)
+    return info.value
+
+
+# -- request heads -------------------------------------------------------------------------------
+
+
+def test_plain_get_is_parsed_with_its_fields_in_order() -> None:
+    req = parse_request_head(
+        head("GET /v1.41/containers/json?all=1 HTTP/1.1", "Host: docker", "X-A: b")
+    )
+    assert (req.method, req.target, req.version) == (
+        "GET",
+        "/v1.41/containers/json?all=1",
+        "HTTP/1.1",
+    )
+    assert req.fields == [(b"host", b"Host: docker"), (b"x-a", b"X-A: b")]
+    assert req.keep_alive and not req.has_body and req.content_length is None
+
+
+def test_content_length_and_chunked_bodies_are_recognised() -> None:
+    assert parse_request_head(head("POST /x HTTP/1.1", "Content-Length: 12")).content_length == 12
+    req = parse_request_head(head("POST /x HTTP/1.1", "Transfer-Encoding: chunked"))
+    assert req.chunked and req.has_body
+
+
+def test_connection_close_and_http10_end_keep_alive() -> None:
+    assert not parse_request_head(head("GET / HTTP/1.1", "Connection: close")).keep_alive
+    assert not parse_request_head(head("GET / HTTP/1.0")).keep_alive
+
+
+def test_docker_hijack_upgrade_is_accepted() -> None:
+    req = parse_request_head(
+        head(
+            "POST /exec/abc/start HTTP/1.1",
+            "Connection: Upgrade",
+            "Upgrade: tcp",
+            "Content-Length: 2",
+        )
+    )
+    assert req.upgrade_tcp
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET / HTTP/1.1\nHost: x\n\n",  # bare LF everywhere
+        b"GET / HTTP/1.1\r\nHost: x\n\r\n",  # one bare LF
+        b"GET / HTTP/1.1\r\nHost: x\rY: z\r\n\r\n",  # bare CR
+        head("GET / HTTP/1.1", "X-A: b", " folded"),  # obs-fold
+        head("GET / HTTP/1.1", "X-A: b", "\tfolded"),
+        head("GET / HTTP/1.1", "Bad Name: x"),
+        head("GET / HTTP/1.1", "Host : x"),  # whitespace before colon
+        head("GET / HTTP/1.1", "X-A\x01: b"),
+        head("GET / HTTP/1.1", "NoColon"),
+        head("GET / HTTP/1.1", "X-A: b\x00c"),
+        head("POST / HTTP/1.1", "Content-Length: 5", "Content-Length: 5"),  # even equal
+        head("POST / HTTP/1.1", "Content-Length: 5, 5"),
+        head("POST / HTTP/1.1", "Content-Length: +5"),
+        head("POST / HTTP/1.1", "Content-Length: -1"),
+        head("POST / HTTP/1.1", "Content-Length: 0x10"),
+        head("POST / HTTP/1.1", "Content-Length: 5", "Transfer-Encoding: chunked"),
+        head("POST / HTTP/1.1", "Transfer-Encoding: gzip, chunked"),
+        head("POST / HTTP/1.1", "Transfer-Encoding: chunked, identity"),
+        head("POST / HTTP/1.1", "Transfer-Encoding: identity"),
+        head("POST / HTTP/1.1", "Transfer-Encoding: chunked", "Transfer-Encoding: chunked"),
+        head("POST / HTTP/1.0", "Transfer-Encoding: chunked"),
+        head("GET / HTTP/1.1", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__"),
+        head("GET / HTTP/1.1", "Upgrade: h2c"),
+        head("GET / HTTP/1.1", "HTTP2-Settings: AAMAAABkAAQAAP__"),
+        head("GET /containers/x/attach/ws HTTP/1.1", "Upgrade: websocket"),
+        head("POST /x HTTP/1.1", "X-HTTP-Method-Override: DELETE"),
+        head("POST /x HTTP/1.1", "X-HTTP-Method: DELETE"),
+        head("POST /x HTTP/1.1", "x-method-override: DELETE"),
+        head("GET / HTTP/1.1", "Host: a", "Host: b"),
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        head("GET / HTTP/2.0"),
+        head("GET / HTTP/1.2"),
+        head("GET  / HTTP/1.1"),
+        head("GET / extra HTTP/1.1"),
+        head("GET /\x7f HTTP/1.1"),
+        head("GET / http/1.1"),
+        head("GET /"),
+    ],
+)
+def test_ambiguous_requests_are_refused_with_400(raw: bytes) -> None:
+    err = rejected(raw)
+    assert err.status == 400 and err.close
+
+
+@pytest.mark.parametrize(
+    "method", ["PATCH", "OPTIONS", "TRACE", "CONNECT", "get", "Post", "PROPFIND"]
+)
+def test_other_methods_are_405(method: str) -> None:
+    assert rejected(head(f"{method} /containers/json HTTP/1.1")).status == 405
+
+
+def test_oversized_head_is_431() -> None:
+    raw = head("GET / HTTP/1.1", "X-Big: " + "a" * 70000)
+    assert rejected(raw).status == 431
+
+
+def test_unknown_expectation_is_417() -> None:
+    assert rejected(head("POST / HTTP/1.1", "Expect: something")).status == 417
+    assert parse_request_head(head("POST / HTTP/1.1", "Expect: 100-continue")).expect_continue
+
+
+def test_error_body_has_dockers_shape() -> None:
+    raw = json_error(403, 'blocked by policy: "x"', close=True)
+    assert raw.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert b"Connection: close\r\n" in raw
+    assert raw.endswith(b'\r\n\r\n{"message": "blocked by policy: \\"x\\""}\n')
+
+
+# -- query and form bodies -----------------------------------------------------------------------
+
+
+def test_query_first_value_wins_as_in_go() -> None:
+    assert parse_query("force=1&force=0&v") == {"force": "1", "v": ""}
+    assert parse_query("filters=%7B%22a%22%3A1%7D&x=a+b") == {"filters": '{"a":1}', "x": "a b"}
+
+
+@pytest.mark.parametrize("raw", ["a=1;force=1", "a=%zz", "a=%", "a=%ff"])
+def test_queries_go_would_read_differently_are_refused(raw: str) -> None:
+    with pytest.raises(HttpError):
+        parse_query(raw)
+
+
+def test_form_encoded_bodies_are_spotted() -> None:
+    assert is_form_body("application/x-www-form-urlencoded; charset=utf-8")
+    assert is_form_body("Application/X-WWW-Form-Urlencoded")
+    assert not is_form_body("application/json")
+
+
+# -- response heads ------------------------------------------------------------------------------
+
+
+def test_response_framing() -> None:
+    r = parse_response_head(head("HTTP/1.1 200 OK", "Content-Length: 2"), "GET")
+    assert r.framing is Framing.LENGTH and r.content_length == 2 and r.reusable
+    r = parse_response_head(head("HTTP/1.1 200 OK", "Transfer-Encoding: chunked"), "GET")
+    assert r.framing is Framing.CHUNKED and r.reusable
+    r = parse_response_head(head("HTTP/1.1 200 OK", "Content-Length: 2"), "HEAD")
+    assert r.framing is Framing.NONE
+    r = parse_response_head(head("HTTP/1.1 204 No Content"), "POST")
+    assert r.framing is Framing.NONE and r.reusable
+    r = parse_response_head(
+        head("HTTP/1.1 200 OK", "Content-Type: application/vnd.docker.raw-stream"), "POST"
+    )
+    assert r.framing is Framing.CLOSE and r.raw_stream and not r.reusable
+    r = parse_response_head(
+        head("HTTP/1.1 101 UPGRADED", "Upgrade: tcp", "Connection: Upgrade"), "POST"
+    )
+    assert r.status == 101 and not r.reusable
+    r = parse_response_head(
+        head("HTTP/1.1 200 OK", "Content-Length: 2", "Connection: close"), "GET"
+    )
+    assert not r.reusable
+
+
+def test_bad_daemon_responses_raise() -> None:
+    for raw in (
+        head("HTTP/1.1 2000 OK"),
+        head("HTTP/1.1 200 OK", "Content-Length: 2", "Content-Length: 3"),
+        head("HTTP/1.1 200 OK", "Content-Length: x"),
+        head("HTTP/1.0 20 OK"),
+        head("HTTP/1.1 200 OK", "Transfer-Encoding: gzip"),
+        b"HTTP/1.1 200 OK\r\nA: b\nC: d\r\n\r\n",
+    ):
+        with pytest.raises(UpstreamProtocolError):
+            parse_response_head(raw, "GET")
+
+
+def test_rebuilt_head_replaces_framing() -> None:
+    r = parse_response_head(
+        head("HTTP/1.1 200 OK", "Api-Version: 1.41", "Transfer-Encoding: chunked"), "GET"
+    )
+    assert r.rebuilt(7) == head("HTTP/1.1 200 OK", "Api-Version: 1.41", "Content-Length: 7")
+
+
+# -- chunked bodies ------------------------------------------------------------------------------
+
+BODY = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n"
+
+
+def test_scanner_finds_the_end_and_keeps_bytes_after_it() -> None:
+    s = ChunkScanner()
+    assert s.feed(BODY + b"GET / HTTP/1.1\r\n") == len(BODY)
+    assert s.done
+
+
+def test_scanner_works_byte_by_byte_and_collects() -> None:
+    s = ChunkScanner(collect=True, limit=100)
+    for i in range(len(BODY)):
+        assert s.feed(BODY[i : i + 1]) == 1
+    assert s.done and s.take() == b"hello world"
+
+
+def test_scanner_safe_read_never_crosses_the_body_end() -> None:
+    s = ChunkScanner()
+    assert s.wants_line
+    s.feed(b"a\r\n")
+    assert not s.wants_line and s.safe_read_size() == 12
+    s.feed(b"0123456789\r")
+    assert s.safe_read_size() == 1
+
+
+def test_scanner_limit() -> None:
+    s = ChunkScanner(collect=True, limit=4)
+    with pytest.raises(BodyTooLarge):
+        s.feed(b"5\r\nhello\r\n0\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"x\r\nhello\r\n",
+        b"5\nhello\r\n",  # bare LF after size
+        b"5\r\nhelloXX",  # missing CRLF after data
+        b" 5\r\nhello\r\n",
+        b"5 \r\nhello\r\n",
+        b"-5\r\nhello\r\n",
+        b"0x5\r\nhello\r\n",
+        b"1234567890123456\r\n",  # more than 15 hex digits
+        b"5;a\x00b\r\nhello\r\n",
+        b"0\r\nBad Trailer\r\n\r\n",
+        b"0\r\nX: y\n\r\n",
+        b"f" * 5000,  # overlong size line
+    ],
+)
+def test_scanner_refuses_malformed_framing(raw: bytes) -> None:
+    with pytest.raises(ChunkError):
+        ChunkScanner().feed(raw)
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 64, 1000, 1 << 20])
+def test_scanner_gives_the_same_answer_however_the_bytes_arrive(step: int) -> None:
+    payloads = [bytes([65 + i % 26]) * (i * 37 % 300 + 1) for i in range(200)]
+    raw = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in payloads) + b"0\r\n\r\n"
+    s = ChunkScanner(collect=True, limit=1 << 20)
+    used = 0
+    for i in range(0, len(raw) + 5, step):
+        piece = (raw + b"extra")[i : i + step]
+        used += s.feed(piece)
+        if s.done:
+            break
+    assert s.done and used == len(raw)
+    assert s.take() == b"".join(payloads)
