@@ -13,7 +13,8 @@ include mk/controlplane.mk
 include mk/image.mk
 include mk/install.mk
 
-.PHONY: help deps system-deps venv lint typecheck test test-unit test-integration demo bench \
+
+.PHONY: generate help deps system-deps venv lint typecheck test test-unit test-integration demo bench \
         crds catalogue check-generated e2e clean
 
 help:
@@ -55,6 +56,9 @@ catalogue: venv
 crds: venv
 	$(PY) -m docker_socket_operator.cli crd --output crds/
 
+# Everything generated from the models and the chart, after a change to either.
+generate: crds install-manifests policy-reference
+
 test-unit: venv
 	$(VENV)/bin/pytest -q tests/unit
 
@@ -70,6 +74,8 @@ demo: deps
 bench: deps
 	@command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; } || echo "haproxy peer unavailable"
 	$(PY) bench/proxy_bench.py
+	@if [ -x $(DSO_CACHE)/bin/kube-apiserver ]; then $(PY) bench/operator_bench.py; \
+	 else echo "operator benchmark skipped: run 'make controlplane' first"; fi
 
 e2e:
 	@bash e2e/run.sh

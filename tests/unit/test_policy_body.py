@@ -346,10 +346,18 @@ def test_exec_privileged_refused_unless_opened() -> None:
     assert not send(p, "POST", path, '{"Cmd": ["sh"], "USER": "0"}').allow
     opened = compile_policy(
         DockerSocketPolicySpec.model_validate(
-            {"rules": [{"allow": ["exec.*"], "exec": {"privileged": True}}]}
+            {"rules": [{"allow": ["exec.*"], "exec": {"privileged": True, "users": ["root"]}}]}
         )
     )
     assert send(opened, "POST", path, '{"Cmd": ["sh"], "Privileged": true, "User": "root"}').allow
+    # With no users listed, an exec may not pick its user: no `docker exec -u 0` into a
+    # container that runs as someone else.
+    plain = compile_policy(
+        DockerSocketPolicySpec.model_validate({"rules": [{"allow": ["exec.*"]}]})
+    )
+    assert send(plain, "POST", path, '{"Cmd": ["ls"]}').allow
+    for user in ("root", "0", "0:0", "app"):
+        assert not send(plain, "POST", path, '{"Cmd": ["sh"], "User": "%s"}' % user).allow
 
 
 def test_volume_create_with_bind_options() -> None:

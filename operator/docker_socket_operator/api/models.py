@@ -127,7 +127,7 @@ class ExecConstraints(Model):
     privileged: bool = False
     users: list[str] = Field(
         default_factory=list,
-        description="Users an exec may run as (exec User field); empty = any user.",
+        description="Users an exec may name (its User field); an exec without User runs as the container's own user.",
     )
 
 
