@@ -171,11 +171,6 @@ def test_every_condition_carries_the_generation_kstatus_compares() -> None:
     assert {c["type"] for c in obj["status"]["conditions"]} >= {"Ready", "Reconciling", "Stalled"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator: ApplyFailed sets Reconciling=False and Stalled=False, so generic kstatus "
-    "says Current while Ready=False (the shipped Flux Kustomization uses healthCheckExprs)",
-)
 def test_kstatus_is_not_current_after_a_failed_apply() -> None:
     assert kstatus(policy_with(Outcome("ApplyFailed", "forbidden"), None)) != "Current"
 

@@ -98,9 +98,12 @@ def rollout_conditions(rollout: Rollout | None) -> list[dict[str, Any]]:
 
 
 def error_conditions(reason: str, message: str) -> list[dict[str, Any]]:
+    # A failed apply is retried, so it is still in progress (kstatus InProgress, not Current);
+    # an invalid policy waits for a spec change and is Stalled instead.
+    retrying = reason != "InvalidPolicy"
     return [
         _condition("Ready", False, reason, message),
-        _condition("Progressing", False, reason, message),
+        _condition("Progressing", retrying, reason, message),
         _condition("Degraded", True, reason, message),
     ]
 

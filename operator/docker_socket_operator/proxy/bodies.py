@@ -164,10 +164,13 @@ async def relay_response(
             client.write(data)
             await client.drain()
         return False
-    # The head goes out at once: a long-poll (containers.wait) sends its head long before its
-    # body, and the client may be waiting for that head before it sends its next request.
-    client.write(head)
-    await client.drain()
+    # A long poll (containers.wait) or a quiet stream sends its head long before any body, and
+    # the client may wait for that head before its next request: the head goes out alone then.
+    # Otherwise it rides with the first block (one write instead of two).
+    first = up.reader.buffered() > 0
+    if not first:
+        client.write(head)
+        await drain(client)
     scanner = ChunkScanner()
     clean = True
     while not scanner.done:
@@ -181,8 +184,12 @@ async def relay_response(
         if used != len(data):
             data = data[:used]  # the daemon sent more than one response: never reuse it
             clean = False
-        client.write(data)
-        await client.drain()
+        if first:
+            client.write(head + data)
+            first = False
+        else:
+            client.write(data)
+        await drain(client)
     return clean
 
 

@@ -30,10 +30,17 @@ class UpstreamUnavailable(Exception):
     """The daemon socket could not be connected to."""
 
 
+class UpstreamReader(asyncio.StreamReader):
+    def buffered(self) -> int:
+        """Bytes received and not read yet. asyncio has no public way to ask; the relay uses it
+        to send a response head alone only when its body is not already here (long polls)."""
+        return len(self._buffer)  # type: ignore[attr-defined]
+
+
 class UpstreamConnection:
     __slots__ = ("reader", "writer")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: UpstreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
 
@@ -116,14 +123,16 @@ class UpstreamPool:
         return await self.connect(), False
 
     async def connect(self) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        reader = UpstreamReader(limit=UPSTREAM_READ_LIMIT, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         try:
-            reader, writer = await asyncio.open_unix_connection(
-                self.socket_path, limit=UPSTREAM_READ_LIMIT
-            )
+            transport, _ = await loop.create_unix_connection(lambda: protocol, self.socket_path)
         except OSError as e:
             raise UpstreamUnavailable(
                 f"Docker daemon unavailable at {self.socket_path}: {e.strerror or e}"
             ) from e
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         return UpstreamConnection(reader, writer)
 
     def release(self, conn: UpstreamConnection, reusable: bool) -> None:
