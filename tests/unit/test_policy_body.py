@@ -357,7 +357,7 @@ def test_exec_privileged_refused_unless_opened() -> None:
     )
     assert send(plain, "POST", path, '{"Cmd": ["ls"]}').allow
     for user in ("root", "0", "0:0", "app"):
-        assert not send(plain, "POST", path, '{"Cmd": ["sh"], "User": "%s"}' % user).allow
+        assert not send(plain, "POST", path, json.dumps({"Cmd": ["sh"], "User": user})).allow
 
 
 def test_volume_create_with_bind_options() -> None:
