@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyPool
 from tests.support.rawhttp import RawConnection, call, request_bytes, settle

@@ -7,6 +7,7 @@ import urllib.parse
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyPool
 from tests.support.rawhttp import assert_refused, call, settle

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyPool
 from tests.support.rawhttp import (

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import Daemon, DaemonUnavailable, docker_cli, start_dockerd
 from tests.support.proxyproc import ProxyPool, ProxyProcess
 from tests.support.rawhttp import assert_blocked, call

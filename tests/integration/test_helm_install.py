@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
 from tests.support.operatorproc import NODE_LABELS, REPO, Kube, OperatorProcess, wait_for
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import (
     Daemon,
     DaemonUnavailable,

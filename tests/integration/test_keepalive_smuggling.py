@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyPool
 from tests.support.rawhttp import RawConnection, json_request, request_bytes, settle

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
 from tests.support.operatorproc import (
     NODE_LABELS,

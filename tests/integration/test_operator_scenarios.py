@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
 from tests.support.operatorproc import (
     NODE_LABELS,

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import Daemon, docker_cli
 from tests.support.proxyproc import ProxyPool
 

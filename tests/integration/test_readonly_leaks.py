@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import Daemon, docker_cli
 from tests.support.proxyproc import ProxyPool
 from tests.support.rawhttp import (

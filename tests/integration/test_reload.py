@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyProcess, policy_document
 from tests.support.rawhttp import RawConnection, call, request_bytes

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyPool, proxy_command
 from tests.support.rawhttp import assert_blocked, assert_refused, call, settle

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import Daemon, LineReader
 from tests.support.proxyproc import ProxyPool
 from tests.support.rawhttp import call, settle

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from tests.support.daemons import Daemon, LineReader, docker_cli
 from tests.support.proxyproc import ProxyPool
 

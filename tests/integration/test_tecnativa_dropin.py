@@ -4,6 +4,7 @@ the same answers (plus the host-power checks Tecnativa never had)."""
 from __future__ import annotations
 
 import pytest
+
 from tests.support.daemons import Daemon, docker_cli
 from tests.support.proxyproc import ProxyPool
 from tests.support.rawhttp import assert_blocked, call

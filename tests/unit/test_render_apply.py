@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.support.operatorproc import policy
-
 from docker_socket_operator.controller.apply import (
     APPLIED_HASH_ANNOTATION,
     is_subset,
@@ -15,6 +13,7 @@ from docker_socket_operator.controller.apply import (
     with_applied_hash,
 )
 from docker_socket_operator.controller.render import render
+from tests.support.operatorproc import policy
 
 
 def _live(desired: dict[str, Any]) -> dict[str, Any]:

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.operatorproc import policy
 
 from docker_socket_operator.controller.render import RenderOptions, child_name, render
 from docker_socket_operator.controller.render.common import policy_label_value
 from docker_socket_operator.policy.types import PolicyError
+from tests.support.operatorproc import policy
 
 NS = "dso-system"
 IMAGE = "registry.example/dso:1.0"

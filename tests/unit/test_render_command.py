@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.support.operatorproc import seed_policies
 
 from docker_socket_operator.api.crd import CRD_FILENAME, crd_yaml
 from docker_socket_operator.controller.commands import main
+from tests.support.operatorproc import seed_policies
 
 
 def test_render_prints_the_objects_the_operator_applies(

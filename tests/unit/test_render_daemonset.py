@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.support.operatorproc import policy, seed_policies
 
 from docker_socket_operator.controller.render import RenderOptions, render
+from tests.support.operatorproc import policy, seed_policies
 
 NS = "docker-socket-operator"
 IMAGE = "registry.example/dso:1.0"
