@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
+from tests.support.daemons import Daemon, docker_cli, have_docker_cli
 from tests.support.operatorproc import (
     NODE_LABELS,
     Kube,
@@ -23,6 +24,7 @@ from tests.support.operatorproc import (
     seed_policies,
     wait_for,
 )
+from tests.support.proxyproc import ProxyProcess
 
 pytestmark = pytest.mark.kube
 
@@ -240,3 +242,79 @@ def _dump_logs_on_failure(request: pytest.FixtureRequest, tmp_path: Path) -> Ite
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed and "operator" in request.fixturenames:
         print(request.getfixturevalue("operator").logs()[-5000:])
+
+
+# -- the two halves meet: the operator's ConfigMap drives the real proxy ---------------------
+
+
+def _kubelet_swap(volume: Path, text: str, generation: int) -> None:
+    """Lay out a ConfigMap volume the way kubelet does: files behind a `..data` symlink that is
+    swapped atomically to a new timestamped directory on every update."""
+    data_dir = volume / f"..2026_{generation:04d}"
+    data_dir.mkdir()
+    (data_dir / "policy.yaml").write_text(text)
+    tmp_link = volume / "..data_tmp"
+    tmp_link.symlink_to(data_dir.name)
+    tmp_link.replace(volume / "..data")
+    if not (volume / "policy.yaml").is_symlink():
+        (volume / "policy.yaml").symlink_to("..data/policy.yaml")
+
+
+def _configmap_policy(kube: Kube, name: str, generation: int) -> str:
+    def current() -> str | None:
+        children = kube.children(name)
+        cm = children.get("ConfigMap")
+        pol = kube.policy(name) or {}
+        if cm is None or pol.get("status", {}).get("observedGeneration") != generation:
+            return None
+        text: str = cm["data"]["policy.yaml"]
+        return text
+
+    result: str = wait_for(current, 60, f"ConfigMap of {name} at generation {generation}")
+    return result
+
+
+def test_rendered_configmap_drives_the_real_proxy_and_reloads_in_place(
+    kube: Kube, operator: OperatorProcess, dockerd: Daemon, tmp_path: Path
+) -> None:
+    if not have_docker_cli():
+        pytest.skip("docker CLI not installed")
+    dockerd.create("meet-gateway")
+    dockerd.create("meet-other")
+    doc = policy(
+        "meet",
+        {
+            "rules": [
+                {"allow": ["system.ping", "system.version"]},
+                {"allow": ["containers.inspect", "containers.restart"],
+                 "containers": {"names": ["meet-gateway"]}},
+            ],
+        },
+    )  # fmt: skip
+    kube.apply(doc)
+    kube.wait_ready("meet", 3)
+    volume = tmp_path / "configmap"
+    volume.mkdir()
+    _kubelet_swap(volume, _configmap_policy(kube, "meet", 1), 1)
+    with ProxyProcess(
+        dockerd.socket_path, tmp_path / "proxy", policy_path=volume / "policy.yaml"
+    ) as px:
+        assert docker_cli(px.docker_host, "restart", "meet-gateway").returncode == 0
+        denied = docker_cli(px.docker_host, "restart", "meet-other")
+        assert denied.returncode != 0 and b"blocked by policy" in denied.stderr
+        assert docker_cli(px.docker_host, "ps").returncode != 0
+        pid = px.proc.pid if px.proc else None
+
+        # A policy change reaches the proxy through the ConfigMap, without a restart.
+        doc["spec"]["rules"].append({"allow": ["containers.list"]})
+        kube.apply(doc)
+        _kubelet_swap(volume, _configmap_policy(kube, "meet", 2), 2)
+        wait_for(
+            lambda: docker_cli(px.docker_host, "ps").returncode == 0,
+            10,
+            "proxy reloaded the ConfigMap",
+        )
+        assert px.proc is not None and px.proc.pid == pid and px.alive()
+        assert docker_cli(px.docker_host, "restart", "meet-other").returncode != 0
+    dockerd.remove("meet-gateway")
+    dockerd.remove("meet-other")
