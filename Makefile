@@ -49,6 +49,7 @@ lint: venv
 
 typecheck: venv
 	$(VENV)/bin/mypy
+	MYPYPATH=operator:.:hack $(VENV)/bin/mypy --strict --explicit-package-bases tests bench demo hack
 
 catalogue: venv
 	$(PY) -m docker_socket_operator.catalogue.build --specs $(SHARED)/docker-api
