@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import random
+from urllib.parse import quote
+
 import pytest
 
 from docker_socket_operator.catalogue.operations import match_operation
-from docker_socket_operator.catalogue.paths import forward_target, parse_target
+from docker_socket_operator.catalogue.paths import (
+    checked_path_and_query,
+    forward_target,
+    parse_target,
+)
 from docker_socket_operator.catalogue.types import BadTarget, RequestTarget
 
 
@@ -161,3 +168,50 @@ def test_forward_target_with_rewritten_path() -> None:
     assert forward_target(target, f"/containers/{full_id}/restart") == (
         f"/v1.41/containers/{full_id}/restart?t=5"
     )
+
+
+def _general_verdict(raw: str) -> tuple[str, str] | str:
+    try:
+        return checked_path_and_query(raw)
+    except BadTarget as e:
+        return f"error: {e}"
+
+
+def test_fast_path_agrees_with_the_character_checks() -> None:
+    """parse_target's one-regex fast path accepts only what the full checks accept, unchanged."""
+    rng = random.Random(1234)
+    alphabet = "/..?#%2fF0aZ-_~!$&'()*+,;=:@\\ \t\x7f\x01é`{}[]|^\"<>"
+    samples = [
+        "/",
+        "/_ping",
+        "/v1.41/containers/json?all=1",
+        "/containers/a..b/json",
+        "/containers/.../json",
+        "/containers/./json",
+        "/containers/../json",
+        "/containers/..?x",
+        "/containers/.?x",
+        "/x?",
+        "/x?a?b#c",
+        "/x//y",
+        "/x/",
+    ]
+    samples += [
+        "/" + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(20000)
+    ]
+    for raw in samples:
+        general = _general_verdict(raw)
+        try:
+            t = parse_target(raw)
+        except BadTarget as e:
+            assert general == f"error: {e}", raw
+            continue
+        assert not isinstance(general, str), raw
+        path, query = general
+        assert (t.version + t.api_path, t.query) == (path, query), raw
+
+
+@pytest.mark.parametrize("path", ["/containers/web/json", "/images/a b/json", "/x/%/é", "/a@b:c"])
+def test_forward_target_fast_path_matches_quote(path: str) -> None:
+    expected = quote(path, safe="/!$&'()*+,;=:@")
+    assert forward_target(RequestTarget(version="", api_path="/", query=""), path) == expected

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from docker_socket_operator.catalogue.paths import parse_target
+from docker_socket_operator.policy.types import PolicyError
 from docker_socket_operator.proxy.http1 import parse_request_head
 from docker_socket_operator.proxy.messages import rewrite_path, upstream_request_head
 from docker_socket_operator.proxy.metrics import Metrics
@@ -99,3 +102,24 @@ def test_a_broken_policy_keeps_the_old_one(tmp_path: Path) -> None:
     path.write_text(POLICY % "no.such-operation-at-all")
     assert not watcher.check()
     assert holder.policy is policy and metrics.reloads["failure"] == 1
+
+
+@pytest.mark.parametrize("content", ["", "  \n\t\n"])
+def test_an_empty_policy_file_is_refused_on_reload_and_at_start(
+    tmp_path: Path, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY % "system.ping")
+    metrics = Metrics()
+    policy, digest = load_from_file(str(path))
+    holder = PolicyHolder(policy, str(path), digest, metrics)
+    watcher = PolicyWatcher(str(path), holder)
+    path.write_text(content)  # a writer caught between truncate and write
+    assert not watcher.check()
+    assert holder.policy is policy and metrics.reloads["failure"] == 1
+    assert "policy reload failed" in capsys.readouterr().err
+    path.write_text(POLICY % "system.version")  # the write completes: picked up
+    assert watcher.check() and holder.policy is not policy
+    path.write_text(content)
+    with pytest.raises(PolicyError, match="empty"):
+        load_from_file(str(path))

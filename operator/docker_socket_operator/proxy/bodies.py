@@ -28,7 +28,7 @@ from docker_socket_operator.proxy.http1 import (
     ResponseHead,
     UpstreamProtocolError,
 )
-from docker_socket_operator.proxy.upstream import UpstreamConnection
+from docker_socket_operator.proxy.upstream import BodyRelay, UpstreamConnection
 
 RELAY_BLOCK = 256 * 1024
 SMALL_BODY = 64 * 1024  # bodies up to this size go out in the same write as their head
@@ -135,62 +135,24 @@ async def relay_response(
     up: UpstreamConnection, resp: ResponseHead, head: bytes, client: asyncio.StreamWriter
 ) -> bool:
     """Send `head` and relay the body unchanged. True when the body ended on its framing
-    (the upstream connection is reusable if the head says so)."""
-    reader = up.reader
-    framing = resp.framing
-    if framing is Framing.NONE:
+    (the upstream connection is reusable if the head says so).
+
+    The body moves in the daemon connection's data_received (see BodyRelay): this coroutine
+    only waits for its end, or drains the client when the relay paused on a backlog."""
+    if resp.framing is Framing.NONE:
         client.write(head)
         await drain(client)
         return True
-    if framing is Framing.LENGTH:
-        remaining = resp.content_length
-        if remaining <= SMALL_BODY:
-            client.write(head + await reader.readexactly(remaining))
-            await drain(client)
-            return True
-        client.write(head)
-        while remaining:
-            data = await reader.read(min(remaining, RELAY_BLOCK))
-            if not data:
-                raise ConnectionResetError("daemon closed inside a response body")
-            remaining -= len(data)
-            client.write(data)
+    relay = BodyRelay(up, resp, head, client.transport)
+    relay.start()
+    while not relay.finished:
+        await relay.wait()
+        if relay.paused:
             await client.drain()
-        return True
-    if framing is Framing.CLOSE:
-        client.write(head)
-        await client.drain()
-        while data := await reader.read(RELAY_BLOCK):
-            client.write(data)
-            await client.drain()
-        return False
-    # A long poll (containers.wait) or a quiet stream sends its head long before any body, and
-    # the client may wait for that head before its next request: the head goes out alone then.
-    # Otherwise it rides with the first block (one write instead of two).
-    first = up.reader.buffered() > 0
-    if not first:
-        client.write(head)
-        await drain(client)
-    scanner = ChunkScanner()
-    clean = True
-    while not scanner.done:
-        data = await reader.read(RELAY_BLOCK)
-        if not data:
-            raise ConnectionResetError("daemon closed inside a chunked response")
-        try:
-            used = scanner.feed(data)
-        except ChunkError as e:
-            raise UpstreamProtocolError(f"malformed chunked response: {e}") from None
-        if used != len(data):
-            data = data[:used]  # the daemon sent more than one response: never reuse it
-            clean = False
-        if first:
-            client.write(head + data)
-            first = False
-        else:
-            client.write(data)
-        await drain(client)
-    return clean
+            relay.resume()
+    if relay.error is not None:
+        raise relay.error
+    return relay.clean
 
 
 async def relay_events_filtered(

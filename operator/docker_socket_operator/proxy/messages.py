@@ -34,6 +34,13 @@ async def read_request_head(reader: asyncio.StreamReader) -> bytes | None:
         raise HttpError(431, "request header fields too large") from None
     if line in (b"\r\n", b"\n"):
         raise HttpError(400, "malformed request: empty request line")
+    # Usually the whole head came in one read: take it in one step. The head ends at the
+    # first empty line, CRLF or bare LF, exactly where the line-by-line loop below stops.
+    rest = _head_rest(reader)
+    if rest > 0:
+        if len(line) + rest > HEAD_LIMIT:
+            raise HttpError(431, "request header fields too large")
+        return line + await reader.readexactly(rest)
     parts = [line]
     total = len(line)
     try:
@@ -49,6 +56,22 @@ async def read_request_head(reader: asyncio.StreamReader) -> bytes | None:
         raise HttpError(400, "connection closed inside the request head") from None
     except asyncio.LimitOverrunError:
         raise HttpError(431, "request header fields too large") from None
+
+
+def _head_rest(reader: asyncio.StreamReader) -> int:
+    """How many buffered bytes complete the head after its first line (which ended in LF),
+    or 0 when its end is not buffered yet. StreamReader has no public peek; its buffer is
+    read, never changed, here."""
+    buf: bytearray = reader._buffer  # type: ignore[attr-defined]
+    if buf[:1] == b"\n":
+        return 1
+    if buf[:2] == b"\r\n":
+        return 2
+    crlf = buf.find(b"\n\r\n")
+    lf = buf.find(b"\n\n")
+    if lf >= 0 and (crlf < 0 or lf < crlf):
+        return lf + 2
+    return crlf + 3 if crlf >= 0 else 0
 
 
 def rewrite_path(template: str, params: Mapping[str, str], container_id: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy, load_policy_file
 from docker_socket_operator.policy.tecnativa import spec_from_tecnativa_env
+from docker_socket_operator.policy.types import PolicyError
 from docker_socket_operator.proxy.audit import log_event
 from docker_socket_operator.proxy.metrics import Metrics
 
@@ -58,8 +59,13 @@ def file_signature(path: str) -> FileSignature | None:
 
 
 def load_from_file(path: str) -> tuple[CompiledPolicy, str]:
-    """Compile the policy file (raises PolicyError/OSError); returns it with its digest."""
+    """Compile the policy file (raises PolicyError/OSError); returns it with its digest.
+
+    An empty (or whitespace-only) file is refused: it is what a file caught mid-write looks
+    like, and it must neither start a proxy nor turn a running one into deny-all."""
     data = Path(path).read_bytes()
+    if not data.strip():
+        raise PolicyError(f"policy file {path} is empty")
     return load_policy_file(path), _digest(data)
 
 

@@ -25,14 +25,14 @@ from docker_socket_operator.catalogue.paths import parse_target
 from docker_socket_operator.catalogue.types import BadTarget, Operation
 from docker_socket_operator.policy.body import decode_docker_json
 from docker_socket_operator.policy.compile import CompiledPolicy
-from docker_socket_operator.policy.decide import decide
+from docker_socket_operator.policy.decide import NOT_VISIBLE, decide
 from docker_socket_operator.policy.filters import (
     container_facts_from_inspect,
     event_visible,
     filter_container_list,
     redact_container_inspect,
 )
-from docker_socket_operator.policy.types import BadBody, ContainerFacts, RequestFacts
+from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision, RequestFacts
 from docker_socket_operator.proxy.audit import AuditLog, AuditRecord, log_event
 from docker_socket_operator.proxy.bodies import (
     discard_request_body,
@@ -199,15 +199,21 @@ class ProxyServer:
 
         container: ContainerFacts | None = None
         api_path: str | None = None
+        missing_hidden = False
         if op is not None and policy.needs_container(op):
             resolved = await self._resolve_container(op, params)
             if isinstance(resolved, tuple):
-                return await self._relay_daemon_answer(
-                    req, reader, writer, rec, policy, resolved, body_raw
-                )
-            container = resolved
-            if op.target == "container":
-                api_path = rewrite_path(op.template, params, container.id)
+                if resolved[0].status != 404 or policy.visibility is None:
+                    return await self._relay_daemon_answer(
+                        req, reader, writer, rec, policy, resolved, body_raw
+                    )
+                # Under visibility a missing container is answered like a hidden one: the
+                # daemon's 404 would tell a client which names exist outside its view.
+                missing_hidden = True
+            else:
+                container = resolved
+                if op.target == "container":
+                    api_path = rewrite_path(op.template, params, container.id)
 
         facts = RequestFacts(
             method=req.method,
@@ -220,6 +226,8 @@ class ProxyServer:
             libpod=target.libpod,
         )
         decision = decide(policy, facts)
+        if missing_hidden and decision.allow:
+            decision = Decision(False, "visibility", NOT_VISIBLE)
         rec.rule = decision.rule
         rec.reason = decision.reason
         if not decision.allow:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import cast
 
-from docker_socket_operator.proxy.chunked import (
-    ChunkScanner,
-)
+from docker_socket_operator.proxy.chunked import ChunkError, ChunkScanner
 from docker_socket_operator.proxy.http1 import (
     Framing,
     ResponseHead,
@@ -36,13 +35,201 @@ class UpstreamReader(asyncio.StreamReader):
         to send a response head alone only when its body is not already here (long polls)."""
         return len(self._buffer)  # type: ignore[attr-defined]
 
+    def take_buffered(self) -> bytes:
+        """Everything received and not read yet, removed from the reader (the body bytes that
+        came with a response head, handed to a relay)."""
+        buf: bytearray = self._buffer  # type: ignore[attr-defined]
+        data = bytes(buf)
+        buf.clear()
+        self._maybe_resume_transport()  # type: ignore[attr-defined]
+        return data
+
+    @property
+    def eof_seen(self) -> bool:
+        """The daemon closed (or the connection failed), whatever is still buffered."""
+        return bool(self._eof) or self.exception() is not None  # type: ignore[attr-defined]
+
+
+class UpstreamProtocol(asyncio.StreamReaderProtocol):
+    """A StreamReaderProtocol whose bytes can bypass the reader: while a BodyRelay is attached,
+    each block the daemon sends goes straight to it (no future, no task switch per chunk)."""
+
+    def __init__(self, reader: UpstreamReader, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(reader, loop=loop)
+        self.sink: BodyRelay | None = None
+
+    def data_received(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is None:
+            super().data_received(data)
+        else:
+            sink.feed(data)
+
+    def eof_received(self) -> bool | None:
+        if self.sink is not None:
+            self.sink.eof()
+        return super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.sink is not None:
+            self.sink.eof()
+        super().connection_lost(exc)
+
+
+class BodyRelay:
+    """Relays one response body from the daemon's transport to the client's as it arrives,
+    scanning (never re-encoding) its framing to find where it ends.
+
+    Flow control: when the client's write buffer is over its high-water mark, reading from the
+    daemon is paused and the waiting coroutine is woken to drain the client, then resume().
+    `wait()` returns when the body ended, failed, or the relay paused."""
+
+    __slots__ = (
+        "_client",
+        "_conn",
+        "_head",
+        "_high",
+        "_remaining",
+        "_scanner",
+        "_upstream",
+        "_waiter",
+        "clean",
+        "error",
+        "finished",
+        "framing",
+        "paused",
+    )
+
+    def __init__(
+        self,
+        conn: UpstreamConnection,
+        resp: ResponseHead,
+        head: bytes,
+        client: asyncio.WriteTransport,
+    ) -> None:
+        self._conn = conn
+        self._upstream = cast(asyncio.Transport, conn.writer.transport)
+        self._client = client
+        self._high = client.get_write_buffer_limits()[1]
+        self.framing = resp.framing
+        self._remaining = resp.content_length
+        self._scanner = ChunkScanner() if resp.framing is Framing.CHUNKED else None
+        self._head: bytes | None = head
+        self._waiter: asyncio.Future[None] | None = None
+        self.clean = True  # the body ended on its framing with nothing after it
+        self.finished = False
+        self.paused = False
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        """Relay what already came with the head, then take over the daemon's bytes."""
+        reader = self._conn.reader
+        data = reader.take_buffered()
+        if data or (self.framing is Framing.LENGTH and self._remaining == 0):
+            self.feed(data)
+        else:
+            # A long poll (containers.wait) or a quiet stream sends its head long before any
+            # body, and the client may wait for that head before its next request.
+            self._client.write(self._head or b"")
+            self._head = None
+        if not self.finished:
+            if reader.eof_seen:
+                self.eof()
+            else:
+                self._conn.protocol.sink = self
+
+    def feed(self, data: bytes) -> None:
+        if self.finished:
+            self.clean = False  # the daemon sent more than one response: never reuse it
+            return
+        client = self._client
+        if client.is_closing():
+            self._finish(ConnectionResetError("client went away"))
+            return
+        scanner = self._scanner
+        done = False
+        if scanner is not None:
+            try:
+                used = scanner.feed(data)
+            except ChunkError as e:
+                self._finish(UpstreamProtocolError(f"malformed chunked response: {e}"))
+                return
+            done = scanner.done
+        elif self.framing is Framing.LENGTH:
+            used = min(len(data), self._remaining)
+            self._remaining -= used
+            done = self._remaining == 0
+        else:
+            used = len(data)
+        if used != len(data):
+            data = data[:used]
+            self.clean = False
+        head = self._head
+        if head is not None:
+            self._head = None
+            data = head + data
+        client.write(data)
+        if done:
+            self._finish(None)
+        elif client.get_write_buffer_size() > self._high:
+            self.paused = True
+            self._upstream.pause_reading()
+            self._wake()
+
+    def eof(self) -> None:
+        """The daemon closed: the end of an until-close body, otherwise a cut one."""
+        if self.finished:
+            return
+        if self._head is not None:
+            self._client.write(self._head)
+            self._head = None
+        if self.framing is Framing.CLOSE:
+            self.clean = False
+            self._finish(None)
+        else:
+            self._finish(ConnectionResetError("daemon closed inside a response body"))
+
+    def resume(self) -> None:
+        if self.paused and not self.finished:
+            self.paused = False
+            self._upstream.resume_reading()
+
+    def _finish(self, error: BaseException | None) -> None:
+        self.finished = True
+        self.error = error
+        if error is not None:
+            self.clean = False
+        self._conn.protocol.sink = None
+        if self.paused:
+            self.paused = False
+            self._upstream.resume_reading()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until the body ended or the relay paused for the client to drain."""
+        if self.finished or self.paused:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
 
 class UpstreamConnection:
-    __slots__ = ("reader", "writer")
+    __slots__ = ("protocol", "reader", "writer")
 
-    def __init__(self, reader: UpstreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: UpstreamReader, writer: asyncio.StreamWriter, protocol: UpstreamProtocol
+    ) -> None:
         self.reader = reader
         self.writer = writer
+        self.protocol = protocol
 
     @property
     def usable(self) -> bool:
@@ -125,7 +312,7 @@ class UpstreamPool:
     async def connect(self) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
         reader = UpstreamReader(limit=UPSTREAM_READ_LIMIT, loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        protocol = UpstreamProtocol(reader, loop)
         try:
             transport, _ = await loop.create_unix_connection(lambda: protocol, self.socket_path)
         except OSError as e:
@@ -133,7 +320,7 @@ class UpstreamPool:
                 f"Docker daemon unavailable at {self.socket_path}: {e.strerror or e}"
             ) from e
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        return UpstreamConnection(reader, writer)
+        return UpstreamConnection(reader, writer, protocol)
 
     def release(self, conn: UpstreamConnection, reusable: bool) -> None:
         if reusable and conn.usable and len(self._idle) < self.max_idle:
