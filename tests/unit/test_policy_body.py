@@ -12,8 +12,9 @@ import pytest
 
 from docker_socket_operator.api.models import DockerSocketPolicySpec
 from docker_socket_operator.catalogue.operations import match_operation
-from docker_socket_operator.policy.body import decode_docker_json, fold_key, normalise_image
+from docker_socket_operator.policy.body import decode_docker_json, fold_key
 from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy
+from docker_socket_operator.policy.constraints import normalise_image
 from docker_socket_operator.policy.decide import decide
 from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision, RequestFacts
 

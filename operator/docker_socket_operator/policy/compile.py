@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from docker_socket_operator.api.models import DockerSocketPolicy, DockerSocketPolicySpec, Rule
 from docker_socket_operator.catalogue.operations import ALL_OPERATIONS, operations_named
 from docker_socket_operator.catalogue.types import Operation
-from docker_socket_operator.policy.body import CreateLimits, ExecLimits
+from docker_socket_operator.policy.constraints import CreateLimits, ExecLimits
 from docker_socket_operator.policy.presets import PRESETS
 from docker_socket_operator.policy.selectors import Selector, compile_selector
 from docker_socket_operator.policy.types import ContainerFacts, PolicyError

@@ -3,19 +3,19 @@ few rules that name the operation (see compile.py for the rule semantics)."""
 
 from __future__ import annotations
 
-from docker_socket_operator.policy.body import (
-    as_labels,
-    check_create_body,
-    check_exec_body,
-    check_start_body,
-    check_update_body,
-    check_volume_create_body,
-)
+from docker_socket_operator.policy.body import as_labels
 from docker_socket_operator.policy.compile import (
     VISIBILITY_BLIND,
     CompiledPolicy,
     OpRule,
     ScopeKind,
+)
+from docker_socket_operator.policy.constraints import (
+    check_create_body,
+    check_exec_body,
+    check_start_body,
+    check_update_body,
+    check_volume_create_body,
 )
 from docker_socket_operator.policy.selectors import Selector
 from docker_socket_operator.policy.types import ContainerFacts, Decision, RequestFacts
