@@ -40,7 +40,7 @@ KUBE_LDFLAGS := -s -w \
 	$(call _kube_ldflags_for,k8s.io/component-base/version) \
 	$(call _kube_ldflags_for,k8s.io/client-go/pkg/version)
 
-CP_KUBE_CMDS := kube-apiserver kube-controller-manager kube-scheduler
+CP_KUBE_CMDS := kube-apiserver kube-controller-manager kube-scheduler kubectl
 
 CP_VERSIONED := \
 	$(foreach c,$(CP_KUBE_CMDS),$(CP_BIN)/$(c)-$(KUBE_VERSION)) \

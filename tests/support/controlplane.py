@@ -105,7 +105,9 @@ class ControlPlane:
         self.nodes = nodes
         self.node_labels: dict[str, dict[str, str]] = dict(node_labels or {})
         self.startup_timeout = startup_timeout
-        found = kubectl_bin or shutil.which("kubectl") or self.bindir / "kubectl"
+        # The kubectl built beside the apiserver (same version) first; a machine's own otherwise.
+        built = self.bindir / "kubectl"
+        found = kubectl_bin or (built if built.exists() else None) or shutil.which("kubectl") or built
         self.kubectl_bin = str(found)
 
         self.pki = self.workdir / "pki"
