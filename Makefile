@@ -69,7 +69,7 @@ test-integration: deps
 test: deps lint typecheck
 	$(VENV)/bin/pytest -q -rs tests
 
-demo: deps
+demo: deps controlplane
 	$(PY) demo/run.py
 
 bench: deps
