@@ -107,7 +107,9 @@ class ControlPlane:
         self.startup_timeout = startup_timeout
         # The kubectl built beside the apiserver (same version) first; a machine's own otherwise.
         built = self.bindir / "kubectl"
-        found = kubectl_bin or (built if built.exists() else None) or shutil.which("kubectl") or built
+        found = (
+            kubectl_bin or (built if built.exists() else None) or shutil.which("kubectl") or built
+        )
         self.kubectl_bin = str(found)
 
         self.pki = self.workdir / "pki"
