@@ -6,42 +6,24 @@ from __future__ import annotations
 import json
 import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
+from tests.integration.conftest import OPERATOR_NS
+from tests.support.controlplane import ControlPlane
 from tests.support.operatorproc import (
-    NODE_LABELS,
     REPO,
     Kube,
     OperatorProcess,
-    install_crds,
     seed_policies,
     wait_for,
 )
 
 pytestmark = pytest.mark.kube
 
-NS = "dso-system"
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    bindir = default_bindir()
-    missing = [c for c in COMPONENTS if not (bindir / c).exists()]
-    if missing:
-        pytest.skip(f"control plane binaries missing in {bindir}: {missing} (make controlplane)")
-    cp = ControlPlane(bindir, tmp_path_factory.mktemp("cp"), nodes=3, node_labels=NODE_LABELS)
-    cp.start()
-    try:
-        install_crds(cp)
-        cp.kubectl("create", "namespace", NS)
-        yield cp
-    finally:
-        cp.stop()
+NS = OPERATOR_NS
 
 
 @pytest.fixture

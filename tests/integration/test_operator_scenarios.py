@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
+from tests.integration.conftest import OPERATOR_NS
+from tests.support.controlplane import ControlPlane
 from tests.support.daemons import Daemon, docker_cli, have_docker_cli
 from tests.support.operatorproc import (
-    NODE_LABELS,
     Kube,
     OperatorProcess,
     condition,
-    install_crds,
     policy,
     seed_policies,
     wait_for,
@@ -28,7 +27,7 @@ from tests.support.proxyproc import ProxyProcess
 
 pytestmark = pytest.mark.kube
 
-NS = "dso-system"
+NS = OPERATOR_NS
 # Nodes each seed policy must land on (NODE_LABELS: node-0 edge+docker, node-1 docker).
 EXPECTED_NODES = {
     "n8n-bot": {"kwok-node-0"},
@@ -37,22 +36,6 @@ EXPECTED_NODES = {
     "compose-shop": {"kwok-node-0", "kwok-node-1"},
     "terminals": {"kwok-node-0", "kwok-node-1", "kwok-node-2"},
 }
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    bindir = default_bindir()
-    missing = [c for c in COMPONENTS if not (bindir / c).exists()]
-    if missing:
-        pytest.skip(f"control plane binaries missing in {bindir}: {missing} (make controlplane)")
-    cp = ControlPlane(bindir, tmp_path_factory.mktemp("cp"), nodes=3, node_labels=NODE_LABELS)
-    cp.start()
-    try:
-        install_crds(cp)
-        cp.kubectl("create", "namespace", NS)
-        yield cp
-    finally:
-        cp.stop()
 
 
 @pytest.fixture(scope="module")
