@@ -3,6 +3,8 @@ few rules that name the operation (see compile.py for the rule semantics)."""
 
 from __future__ import annotations
 
+import re
+
 from docker_socket_operator.policy.body import as_labels
 from docker_socket_operator.policy.compile import (
     VISIBILITY_BLIND,
@@ -17,11 +19,14 @@ from docker_socket_operator.policy.constraints import (
     check_update_body,
     check_volume_create_body,
 )
+from docker_socket_operator.policy.psargs import top_args_reason
 from docker_socket_operator.policy.selectors import Selector
 from docker_socket_operator.policy.types import ContainerFacts, Decision, RequestFacts
 
 DEFAULT_DENY = "default deny"
 NOT_VISIBLE = "container not visible to this client"
+REDACT_ENV = "visibility.redactEnv"
+_LIBPOD_TOP = re.compile(r"/libpod/containers/[^/]+/top")
 
 
 def _new_container(req: RequestFacts) -> ContainerFacts:
@@ -55,7 +60,7 @@ def _body_reason(rule: OpRule, req: RequestFacts) -> str | None:
     assert req.op is not None
     name = req.op.name
     if name == "containers.create":
-        return check_create_body(req.body, rule.create)
+        return check_create_body(req.body, rule.create, req.engine)
     if name == "containers.start":
         return check_start_body(req.body)
     if name == "exec.create":
@@ -85,7 +90,17 @@ def _visibility_denial(
     return None
 
 
+def _env_denial(req: RequestFacts) -> Decision | None:
+    """top prints what `ps` prints: under redactEnv, never a process's environment."""
+    reason = top_args_reason(req.query.get("ps_args", ""))
+    return None if reason is None else Decision(False, REDACT_ENV, reason)
+
+
 def _decide_libpod(policy: CompiledPolicy, req: RequestFacts) -> Decision:
+    if policy.redact_env and _LIBPOD_TOP.fullmatch(req.api_path):
+        denied = _env_denial(req)
+        if denied is not None:
+            return denied
     for rule in policy.libpod_rules:
         if rule.method in ("*", req.method) and rule.path.match(req.api_path):
             if rule.allow:
@@ -108,6 +123,10 @@ def decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
         hidden = _visibility_denial(policy, plan.scope, req)
         if hidden is not None:
             return hidden
+    if policy.redact_env and op.name == "containers.top":
+        denied = _env_denial(req)
+        if denied is not None:
+            return denied
     refused: Decision | None = None  # the first allow rule whose body checks failed
     for rule in plan.rules:
         if rule.selector is not None:

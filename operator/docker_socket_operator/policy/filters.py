@@ -6,7 +6,9 @@ These read dockerd's JSON answers, whose keys are exactly as Docker writes them 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from docker_socket_operator.policy.compile import CompiledPolicy
@@ -95,3 +97,203 @@ def container_facts_from_inspect(doc: Any) -> ContainerFacts:
         labels={k: v for k, v in _labels(config.get("Labels")).items() if isinstance(v, str)},
         image=image if isinstance(image, str) else "",
     )
+
+
+# -- visibility of what an answer names ---------------------------------------------------------
+# A container list from the daemon (GET /containers/json?all=1) tells which IDs are visible and
+# which volumes each container mounts; the filters below take it as `containers`.
+
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{12,}")
+WITHHELD = "the daemon's answer is withheld: it names an object not visible to this client"
+
+
+def visible_container_ids(policy: CompiledPolicy, containers: list[Any]) -> frozenset[str]:
+    """Full IDs of the containers `visibility` lets the client see (all of them without it)."""
+    selector = policy.visibility
+    return frozenset(
+        item["Id"]
+        for item in containers
+        if isinstance(item, dict)
+        and isinstance(item.get("Id"), str)
+        and (
+            selector is None
+            or selector.matches_parts(_primary_name(item.get("Names")), _labels(item.get("Labels")))
+        )
+    )
+
+
+def _network_visible_part(doc: Any, visible: frozenset[str]) -> Any:
+    if not isinstance(doc, dict) or not isinstance(doc.get("Containers"), dict):
+        return doc
+    return {**doc, "Containers": {k: v for k, v in doc["Containers"].items() if k in visible}}
+
+
+def filter_network(policy: CompiledPolicy, doc: Any, containers: list[Any]) -> Any:
+    """GET /networks/{id}: `Containers` (name, ID, addresses of every endpoint) keeps the
+    visible containers only; endpoints of anything else (hidden, load balancers) are dropped."""
+    if policy.visibility is None:
+        return doc
+    return _network_visible_part(doc, visible_container_ids(policy, containers))
+
+
+def filter_network_list(policy: CompiledPolicy, doc: Any, containers: list[Any]) -> Any:
+    """GET /networks: Podman fills `Containers` in list items too."""
+    if policy.visibility is None:
+        return doc
+    if not isinstance(doc, list):
+        return []
+    visible = visible_container_ids(policy, containers)
+    return [_network_visible_part(item, visible) for item in doc]
+
+
+def volume_users(containers: list[Any]) -> dict[str, set[str]]:
+    """Volume name -> IDs of the containers that mount it (from the list's `Mounts`)."""
+    users: dict[str, set[str]] = {}
+    for item in containers:
+        if not isinstance(item, dict) or not isinstance(item.get("Id"), str):
+            continue
+        for mount in item.get("Mounts") or ():
+            if isinstance(mount, dict) and mount.get("Type") == "volume":
+                name = mount.get("Name")
+                if isinstance(name, str) and name:
+                    users.setdefault(name, set()).add(item["Id"])
+    return users
+
+
+def volume_visible(policy: CompiledPolicy, name: str, containers: list[Any]) -> bool:
+    """A named volume is visible unless every container that mounts it is hidden (one that no
+    container uses is visible: the client may have just made it)."""
+    if policy.visibility is None:
+        return True
+    users = volume_users(containers).get(name)
+    return not users or bool(users & visible_container_ids(policy, containers))
+
+
+def filter_volume_list(policy: CompiledPolicy, doc: Any, containers: list[Any]) -> Any:
+    """GET /volumes: volumes used only by hidden containers are left out."""
+    if policy.visibility is None or not isinstance(doc, dict):
+        return doc
+    volumes = doc.get("Volumes")
+    if not isinstance(volumes, list):
+        return doc
+    users = volume_users(containers)
+    visible = visible_container_ids(policy, containers)
+    kept = [
+        v
+        for v in volumes
+        if isinstance(v, dict)
+        and isinstance(v.get("Name"), str)
+        and (not users.get(v["Name"]) or bool(users[v["Name"]] & visible))
+    ]
+    return {**doc, "Volumes": kept}
+
+
+def _mounted_names(config: Any) -> list[str]:
+    if not isinstance(config, dict):
+        return []
+    names: list[str] = []
+    binds = config.get("binds")
+    for entry in binds if isinstance(binds, list) else ():
+        if isinstance(entry, str):
+            source, sep, _ = entry.partition(":")
+            if sep and source and not source.startswith("/"):
+                names.append(source)
+    mounts = config.get("mounts")
+    for mount in mounts if isinstance(mounts, list) else ():
+        if isinstance(mount, dict):
+            kind, named = mount.get("type"), mount.get("source")
+            if isinstance(kind, str) and kind.lower() == "volume" and isinstance(named, str):
+                names.append(named)
+    return names
+
+
+def create_volume_names(body: Any) -> list[str]:
+    """The named volumes a create body mounts (Binds `name:/dst`, Mounts of type volume), read
+    from HostConfig and from the deprecated top-level copy dockerd still reads (keys folded)."""
+    if not isinstance(body, dict):
+        return []
+    return [n for n in _mounted_names(body) + _mounted_names(body.get("hostconfig")) if n]
+
+
+def error_names_hidden(raw: bytes, known: Collection[str]) -> bool:
+    """Whether a daemon error body may name an object the client cannot see: any run of 12 or
+    more hex digits (container, network, image IDs) that the client did not send itself or that
+    is not the container its request was decided on."""
+    text = raw.decode("utf-8", "replace")
+    return any(run not in known for run in _HEX_RUN.findall(text))
+
+
+class EventVisibility:
+    """The events filter. Container events: by the container's name and labels (its attributes).
+    Events about other objects (volume mount, network connect...) that name a container, in
+    `Attributes.container` or, as Podman does, as their actor: only when that container is
+    visible. Which IDs are visible is learnt from the container list taken when the stream
+    opens and kept up to date from container events (a create comes before any mount)."""
+
+    __slots__ = ("_known", "_policy")
+
+    def __init__(self, policy: CompiledPolicy, containers: list[Any]) -> None:
+        self._policy = policy
+        filters = policy.event_filters
+        self._known: dict[str, bool] = {
+            item["Id"]: _visible(
+                filters, _primary_name(item.get("Names")), _labels(item.get("Labels"))
+            )
+            for item in containers
+            if isinstance(item, dict) and isinstance(item.get("Id"), str)
+        }
+
+    def __call__(self, event: Any) -> bool:
+        if not isinstance(event, dict):
+            return False
+        actor = event.get("Actor")
+        actor = actor if isinstance(actor, dict) else {}
+        kind = event.get("Type")
+        if kind is None and "id" in event and "status" in event:
+            kind = "container"  # pre-1.22 event shape
+        if kind == "container":
+            visible = event_visible(self._policy, event)
+            ident = actor.get("ID", event.get("id"))
+            if isinstance(ident, str):
+                self._known[ident] = visible
+            return visible
+        named = _labels(actor.get("Attributes")).get("container")
+        if named is not None and not self._known.get(str(named), False):
+            return False  # names a hidden container, or one this stream never saw
+        return not any(
+            isinstance(ident, str) and self._known.get(ident) is False
+            for ident in (actor.get("ID"), event.get("id"))
+        )
+
+
+def _rewrite_container_list(policy: CompiledPolicy, doc: Any, _: list[Any]) -> Any:
+    return filter_container_list(policy, doc) if isinstance(doc, list) else []
+
+
+def _rewrite_container_inspect(policy: CompiledPolicy, doc: Any, _: list[Any]) -> Any:
+    return redact_container_inspect(policy, doc)
+
+
+def _under_visibility(policy: CompiledPolicy) -> bool:
+    return policy.visibility is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFilter:
+    """How the 200 answer to one GET operation is rewritten before the client sees it.
+    `needs_containers`: the rewrite takes the daemon's full container list (who is visible,
+    who mounts what); otherwise it gets an empty one."""
+
+    applies: Callable[[CompiledPolicy], bool]
+    rewrite: Callable[[CompiledPolicy, Any, list[Any]], Any]
+    needs_containers: bool = False
+
+
+# Operation name -> filter. system.events is a stream: see EventVisibility.
+ANSWER_FILTERS: Mapping[str, AnswerFilter] = {
+    "containers.list": AnswerFilter(lambda p: p.filters_containers, _rewrite_container_list),
+    "containers.inspect": AnswerFilter(lambda p: p.redact_env, _rewrite_container_inspect),
+    "networks.inspect": AnswerFilter(_under_visibility, filter_network, True),
+    "networks.list": AnswerFilter(_under_visibility, filter_network_list, True),
+    "volumes.list": AnswerFilter(_under_visibility, filter_volume_list, True),
+}

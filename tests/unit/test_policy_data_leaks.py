@@ -1,0 +1,182 @@
+"""Redaction and visibility as properties of data: top arguments, network and volume answers,
+events about other objects, daemon error texts (issue 7, classes 3 and 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from docker_socket_operator.api.models import DockerSocketPolicySpec
+from docker_socket_operator.catalogue.operations import match_operation
+from docker_socket_operator.policy.body import decode_docker_json
+from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy
+from docker_socket_operator.policy.decide import decide
+from docker_socket_operator.policy.filters import (
+    ANSWER_FILTERS,
+    EventVisibility,
+    create_volume_names,
+    error_names_hidden,
+    volume_visible,
+)
+from docker_socket_operator.policy.psargs import top_args_reason
+from docker_socket_operator.policy.types import ContainerFacts, RequestFacts
+
+SEEN = "a" * 64
+HIDDEN = "b" * 64
+
+
+def compiled(spec: dict[str, Any]) -> CompiledPolicy:
+    return compile_policy(DockerSocketPolicySpec.model_validate(spec))
+
+
+VISIBLE_POLICY = compiled(
+    {"rules": [{"preset": "read-only"}], "visibility": {"containers": {"labels": {"team": "ci"}}}}
+)
+CONTAINERS: list[Any] = [
+    {"Id": SEEN, "Names": ["/mine"], "Labels": {"team": "ci"}, "Mounts": []},
+    {
+        "Id": HIDDEN,
+        "Names": ["/theirs"],
+        "Labels": {"team": "web"},
+        "Mounts": [{"Type": "volume", "Name": "secret-data", "Destination": "/d"}],
+    },
+    {
+        "Id": "c" * 64,
+        "Names": ["/shared-user"],
+        "Labels": {"team": "ci"},
+        "Mounts": [{"Type": "volume", "Name": "shared"}, {"Type": "bind", "Name": ""}],
+    },
+    {
+        "Id": "d" * 64,
+        "Names": ["/other"],
+        "Labels": {},
+        "Mounts": [{"Type": "volume", "Name": "shared"}],
+    },
+]
+
+
+@pytest.mark.parametrize("args", ["", "-ef", "aux", "-e -f", "auxww", "-A", "  aux  ", "-ejH", "f"])
+def test_plain_ps_flags_pass(args: str) -> None:
+    assert top_args_reason(args) is None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        "e",
+        "eww",
+        "auxe",
+        "axe",
+        "-ef e",
+        "-o pid,args",
+        "o",
+        "-opid",
+        "--format",
+        "--format=pid",
+        "O",
+        "-O",
+        "pid,user",
+        "user",  # u s e r as BSD letters: e prints the environment
+        "a'e'",  # Podman shell-splits: a'e' is ae
+        'a"e"',
+        "a\te",
+        "%C",
+        "-p 1",
+        "x=PID",
+        "-eE",
+    ],
+)
+def test_env_printing_or_unknown_ps_args_are_refused(args: str) -> None:
+    assert top_args_reason(args) is not None
+
+
+def _top(policy: CompiledPolicy, target: str, ps_args: str | None) -> RequestFacts:
+    matched = match_operation("GET", target)
+    query = {} if ps_args is None else {"ps_args": ps_args}
+    return RequestFacts(
+        method="GET",
+        api_path=target,
+        op=matched.op if matched else None,
+        params=matched.params if matched else {},
+        query=query,
+        container=ContainerFacts(id=SEEN, name="mine", labels={"team": "ci"}),
+        libpod=target.startswith("/libpod/"),
+    )
+
+
+def test_top_refuses_env_args_only_under_redact_env() -> None:
+    redacting = compiled({"rules": [{"preset": "read-only"}]})
+    plain = compiled({"rules": [{"preset": "read-only"}], "visibility": {"redactEnv": False}})
+    assert decide(redacting, _top(redacting, "/containers/mine/top", None)).allow
+    assert decide(redacting, _top(redacting, "/containers/mine/top", "aux")).allow
+    denied = decide(redacting, _top(redacting, "/containers/mine/top", "aux e"))
+    assert not denied.allow and "environment" in denied.reason
+    assert decide(plain, _top(plain, "/containers/mine/top", "eww")).allow
+    libpod = compiled({"rules": [{"allow": ["libpod:GET /libpod/containers/*"]}]})
+    assert not decide(libpod, _top(libpod, "/libpod/containers/mine/top", "e")).allow
+    assert decide(libpod, _top(libpod, "/libpod/containers/mine/top", "-ef")).allow
+
+
+def test_network_answers_keep_visible_containers_only() -> None:
+    doc = {
+        "Name": "n",
+        "Containers": {SEEN: {"Name": "mine"}, HIDDEN: {"Name": "theirs"}, "lb-n": {}},
+    }
+    out = ANSWER_FILTERS["networks.inspect"].rewrite(VISIBLE_POLICY, doc, CONTAINERS)
+    assert list(out["Containers"]) == [SEEN]
+    listed = ANSWER_FILTERS["networks.list"].rewrite(
+        VISIBLE_POLICY, [doc, {"Name": "x"}], CONTAINERS
+    )
+    assert list(listed[0]["Containers"]) == [SEEN] and listed[1] == {"Name": "x"}
+    assert ANSWER_FILTERS["networks.list"].rewrite(VISIBLE_POLICY, {"bad": 1}, CONTAINERS) == []
+    assert not ANSWER_FILTERS["networks.inspect"].applies(compiled({"rules": []}))
+
+
+def test_volumes_used_only_by_hidden_containers_are_invisible() -> None:
+    assert not volume_visible(VISIBLE_POLICY, "secret-data", CONTAINERS)
+    assert volume_visible(VISIBLE_POLICY, "shared", CONTAINERS)  # a visible container uses it
+    assert volume_visible(VISIBLE_POLICY, "unused", CONTAINERS)
+    doc = {"Volumes": [{"Name": "secret-data"}, {"Name": "shared"}, {"Name": "unused"}, "junk"]}
+    out = ANSWER_FILTERS["volumes.list"].rewrite(VISIBLE_POLICY, doc, CONTAINERS)
+    assert [v["Name"] for v in out["Volumes"]] == ["shared", "unused"]
+
+
+def test_create_volume_names_reads_binds_and_mounts_both_places() -> None:
+    body = decode_docker_json(
+        b'{"binds": ["top:/a"], "HostConfig": {"Binds": ["/host:/b", "vol:/c:ro", "/anon"],'
+        b' "Mounts": [{"type": "VOLUME", "Source": "m"}, {"Type": "bind", "Source": "/x"},'
+        b' {"Type": "volume", "Source": ""}]}}'
+    )
+    assert create_volume_names(body) == ["top", "vol", "m"]
+    assert create_volume_names(None) == []
+
+
+def test_error_texts_that_name_other_objects_are_detected() -> None:
+    conflict = b'{"message":"Conflict. The container name \\"/x\\" is already in use by container \\"%s\\"."}'
+    assert error_names_hidden(conflict % HIDDEN.encode(), set())
+    assert not error_names_hidden(conflict % SEEN.encode(), {SEEN})
+    assert error_names_hidden(b'{"message":"in use - [%s]"}' % HIDDEN[:12].encode(), {SEEN})
+    assert not error_names_hidden(b'{"message":"get nope: no such volume"}', set())
+
+
+def test_events_about_other_objects_follow_the_container_they_name() -> None:
+    visible = EventVisibility(VISIBLE_POLICY, CONTAINERS)
+
+    def ev(kind: str, actor: str, **attrs: str) -> dict[str, Any]:
+        return {"Type": kind, "Action": "x", "Actor": {"ID": actor, "Attributes": attrs}}
+
+    assert visible(ev("volume", "v", container=SEEN))
+    assert not visible(ev("volume", "secret-data", container=HIDDEN))
+    assert not visible(ev("network", "n" * 64, container="e" * 64))  # never seen: fail closed
+    assert not visible(ev("network", HIDDEN, name="theirs"))  # Podman: the actor is the container
+    assert visible(ev("network", "n" * 64, name="bridge"))
+    assert visible(ev("image", "sha256:1"))
+    # a container created after the stream opened: learnt from its create event
+    new = "f" * 64
+    assert visible(ev("container", new, name="new", team="ci"))
+    assert visible(ev("volume", "v", container=new))
+    late = "9" * 64
+    assert not visible(ev("container", late, name="late", team="web"))
+    assert not visible(ev("network", "n" * 64, container=late))
+    assert not visible("junk")
