@@ -139,3 +139,48 @@ def test_spec_errors_are_policy_errors() -> None:
         children({"audit": "loud"})
     with pytest.raises(PolicyError, match="exactly one"):
         children({"rules": [{"preset": "read-only", "allow": ["containers.list"]}]})
+
+
+def _peer(client: dict[str, Any]) -> dict[str, Any]:
+    (rule,) = children({"clients": [client]})["NetworkPolicy"]["spec"]["ingress"]
+    (peer,) = rule["from"]
+    return dict(peer)
+
+
+POD = {"podSelector": {"matchLabels": {"app": "ci"}}}
+
+
+def test_client_namespace_forms_render_to_one_namespace_selector() -> None:
+    by_name = {"matchLabels": {"kubernetes.io/metadata.name": "ci"}}
+    assert _peer({"namespace": "ci", **POD}) == {"namespaceSelector": by_name, **POD}
+    many = _peer({"namespaces": ["ci", "build", "ci"], **POD})["namespaceSelector"]
+    assert many == {
+        "matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["build", "ci"]}
+        ]
+    }
+
+
+def test_every_pod_of_a_namespace_needs_all_pods() -> None:
+    assert _peer({"namespace": "ci", "allPods": True}) == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ci"}},
+        "podSelector": {},
+    }
+
+
+@pytest.mark.parametrize(
+    ("client", "says"),
+    [
+        ({}, "names its namespace"),
+        (POD, "names its namespace"),  # the old "every namespace" reading
+        ({"namespaceSelector": {}, **POD}, "names its namespace"),
+        ({"namespace": "ci"}, "selects its pods"),
+        ({"namespace": "ci", "podSelector": {}}, "selects its pods"),
+        ({"namespace": "ci", "namespaces": ["x"], **POD}, "exactly one of"),
+        ({"namespace": "ci", "allPods": True, **POD}, "not both"),
+        ({"namespace": "Not_A_Name", **POD}, "pattern"),
+    ],
+)
+def test_implicit_clients_are_refused(client: dict[str, Any], says: str) -> None:
+    with pytest.raises(PolicyError, match=says):
+        children({"clients": [client]})

@@ -45,8 +45,10 @@ def test_pod_hardening() -> None:
     assert spec["enableServiceLinks"] is False
     ctx = spec["securityContext"]
     assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
-    # Root (to open the root-owned socket) but with no capabilities at all.
-    assert ctx["runAsUser"] == 0
+    # Non-root by default: the image's uid, the socket reached through its group.
+    assert ctx["runAsUser"] == 65532 and ctx["runAsGroup"] == 65532
+    assert ctx["runAsNonRoot"] is True
+    assert "supplementalGroups" not in ctx
     assert "seLinuxOptions" not in ctx
     assert "hostNetwork" not in spec and "hostPID" not in spec
 
@@ -149,3 +151,29 @@ def test_seed_policies_render(name: str) -> None:
     objs = render(_with_uid(seed_policies()[name]), NS, IMAGE)
     assert [o["kind"] for o in objs] == ["ConfigMap", "DaemonSet", "Service", "NetworkPolicy"]
     assert {o["metadata"]["name"] for o in objs} == {f"dsp-{name}"}
+
+
+def test_socket_group_is_the_only_supplemental_group() -> None:
+    ctx = pod({"socket": {"group": 998}})["securityContext"]
+    assert ctx["runAsUser"] == 65532 and ctx["runAsNonRoot"] is True
+    assert ctx["supplementalGroups"] == [998]
+
+
+def test_root_only_when_the_policy_says_so() -> None:
+    spec = pod({"runAsRoot": True, "socket": {"group": 998}})
+    ctx = spec["securityContext"]
+    assert ctx["runAsUser"] == 0 and ctx["runAsNonRoot"] is False
+    assert "supplementalGroups" not in ctx
+    (container,) = spec["containers"]
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_changing_the_socket_group_rolls_the_pods() -> None:
+    def pod_hash(spec: dict[str, Any]) -> str:
+        value: str = daemonset(spec)["spec"]["template"]["metadata"]["annotations"][
+            "dockersocket.io/config-hash"
+        ]
+        return value
+
+    assert pod_hash({"socket": {"group": 998}}) != pod_hash({"socket": {"group": 999}})
+    assert pod_hash({}) != pod_hash({"runAsRoot": True})

@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 
 from docker_socket_operator.api.models import (
+    CLIENT_NAMESPACE_MESSAGE,
+    CLIENT_PODS_MESSAGE,
     GROUP,
     KIND,
     PLURAL,
@@ -87,6 +89,41 @@ def structural_schema(model: type[Any]) -> dict[str, Any]:
 MAX_RULES = 256
 
 
+def _selects(field: str) -> str:
+    sel = f"self.{field}"
+    return (
+        f"(has({sel}) && ((has({sel}.matchLabels) && size({sel}.matchLabels) > 0)"
+        f" || (has({sel}.matchExpressions) && size({sel}.matchExpressions) > 0)))"
+    )
+
+
+# A client: exactly one way of naming its namespaces, and pods picked by label or by an
+# explicit allPods (the models say the same in pydantic; an empty selector counts as absent).
+CLIENT_ONE_NAMESPACE = (
+    "(has(self.__namespace__) ? 1 : 0)"
+    " + (has(self.namespaces) && size(self.namespaces) > 0 ? 1 : 0)"
+    f" + ({_selects('namespaceSelector')} ? 1 : 0) == 1"
+)
+CLIENT_PODS = f"(has(self.allPods) && self.allPods) != {_selects('podSelector')}"
+MAX_CLIENTS = 64
+
+
+def _add_client_validation(spec_schema: dict[str, Any]) -> None:
+    clients = spec_schema["properties"]["clients"]
+    clients["maxItems"] = MAX_CLIENTS
+    client = clients["items"]
+    for sel in ("namespaceSelector", "podSelector"):
+        sel_schema = client["properties"][sel]
+        sel_schema["properties"]["matchExpressions"]["maxItems"] = 32
+        sel_schema["properties"]["matchLabels"]["maxProperties"] = 64
+    client["properties"]["namespaces"]["items"]["maxLength"] = 63
+    client["properties"]["namespace"]["maxLength"] = 63
+    client["x-kubernetes-validations"] = [
+        {"rule": CLIENT_ONE_NAMESPACE, "message": CLIENT_NAMESPACE_MESSAGE},
+        {"rule": CLIENT_PODS, "message": CLIENT_PODS_MESSAGE},
+    ]
+
+
 def _add_rule_validation(spec_schema: dict[str, Any]) -> None:
     rules = spec_schema["properties"]["rules"]
     rules["maxItems"] = MAX_RULES
@@ -110,6 +147,7 @@ def _status_schema() -> dict[str, Any]:
 def openapi_schema() -> dict[str, Any]:
     spec = structural_schema(DockerSocketPolicySpec)
     _add_rule_validation(spec)
+    _add_client_validation(spec)
     spec["default"] = {}
     return {
         "type": "object",

@@ -43,6 +43,15 @@ class SocketSpec(Model):
         pattern=r"^/\S+$",
         description="Host path of the Docker or Podman API socket.",
     )
+    group: int | None = Field(
+        default=None,
+        ge=1,
+        le=2147483647,
+        description=(
+            "Group id that owns the socket on the nodes (`stat -c %g /var/run/docker.sock`): "
+            "the non-root proxy gets it as a supplemental group to open the socket."
+        ),
+    )
 
 
 class LabelSelectorRequirement(Model):
@@ -58,14 +67,59 @@ class LabelSelector(Model):
     matchExpressions: list[LabelSelectorRequirement] = Field(default_factory=list)
 
 
-class ClientPeer(Model):
-    """One NetworkPolicy peer: pods matching podSelector in namespaces matching namespaceSelector.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
-    Both selectors hold together (AND): they render as ONE peer, never two.
+
+def _selects(selector: LabelSelector | None) -> bool:
+    return selector is not None and bool(selector.matchLabels or selector.matchExpressions)
+
+
+class ClientPeer(Model):
+    """One NetworkPolicy peer: the pods a client runs as, in the namespace(s) it runs in.
+
+    Both halves are explicit: exactly one of `namespace`, `namespaces` or a non-empty
+    `namespaceSelector`, and a non-empty `podSelector` (or `allPods: true` to admit every
+    pod of those namespaces). They render as ONE peer, never two (AND, not OR).
     """
 
-    namespaceSelector: LabelSelector = Field(default_factory=LabelSelector)
-    podSelector: LabelSelector = Field(default_factory=LabelSelector)
+    namespace: str | None = Field(
+        default=None, pattern=DNS_LABEL, description="The one namespace of the client."
+    )
+    namespaces: list[Annotated[str, Field(pattern=DNS_LABEL)]] = Field(
+        default_factory=list, max_length=64, description="Namespaces of the client."
+    )
+    namespaceSelector: LabelSelector | None = Field(
+        default=None, description="Namespaces by label (must select something: not {})."
+    )
+    podSelector: LabelSelector | None = Field(
+        default=None, description="The client pods' labels (must select something: not {})."
+    )
+    allPods: bool = Field(
+        default=False, description="Admit every pod of the namespace(s) instead of a podSelector."
+    )
+
+    @model_validator(mode="after")
+    def _explicit(self) -> ClientPeer:
+        named = [
+            self.namespace is not None,
+            bool(self.namespaces),
+            _selects(self.namespaceSelector),
+        ]
+        if sum(named) != 1:
+            raise ValueError(CLIENT_NAMESPACE_MESSAGE)
+        if self.allPods == _selects(self.podSelector):
+            raise ValueError(CLIENT_PODS_MESSAGE)
+        return self
+
+
+CLIENT_NAMESPACE_MESSAGE = (
+    "a client names its namespace(s) with exactly one of namespace: NAME, namespaces: [NAMES] "
+    "or a non-empty namespaceSelector (an empty one no longer means every namespace)"
+)
+CLIENT_PODS_MESSAGE = (
+    "a client selects its pods with a non-empty podSelector (matchLabels or matchExpressions), "
+    "or allPods: true to admit every pod of its namespace(s); not both"
+)
 
 
 class Toleration(Model):
@@ -178,7 +232,7 @@ class DockerSocketPolicySpec(Model):
     socket: SocketSpec = Field(default_factory=SocketSpec)
     nodeSelector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
-    clients: list[ClientPeer] = Field(default_factory=list)
+    clients: list[ClientPeer] = Field(default_factory=list, max_length=64)
     port: int = Field(default=2375, ge=1, le=65535)
     rules: list[Rule] = Field(default_factory=list, max_length=256)
     visibility: Visibility = Field(default_factory=Visibility)
@@ -189,6 +243,22 @@ class DockerSocketPolicySpec(Model):
         default=None,
         pattern=r"^[a-z0-9_]+$",
         description="SELinux type for the proxy pod (Podman sockets on SELinux hosts: spc_t).",
+    )
+    runAsRoot: bool = Field(
+        default=False,
+        description=(
+            "Run the proxy as uid 0 (capabilities still dropped) instead of the non-root uid "
+            "with socket.group; only for sockets no group can open. Reported as a warning."
+        ),
+    )
+    controllerName: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
+        max_length=253,
+        description=(
+            "The operator install that serves this policy (its controllerName); unset: the "
+            "install that is the default."
+        ),
     )
 
 
@@ -213,6 +283,12 @@ class DockerSocketPolicyStatus(Model):
     nodes: NodesStatus | None = None
     nodesReady: str | None = Field(
         default=None, description="Ready/desired proxy pods as text ('3/3'): the Nodes column."
+    )
+    warnings: list[str] = Field(
+        default_factory=list, description="Things that work but deserve a look (root proxy)."
+    )
+    controllerName: str | None = Field(
+        default=None, description="The operator install that reconciles this policy."
     )
 
 

@@ -1,18 +1,32 @@
 """Compare-then-apply of a policy's children, and pruning of the ones no longer rendered.
 
-A child is only written when it differs from what the operator wants: its fields were edited
-(desired is not a subset of live) or the operator wants a different set of fields than last
-time (the applied-hash annotation, which catches fields dropped from the rendering that a
-subset check cannot see). Everything else is read-only, so a steady cluster sees no writes.
+A child is exactly what the operator renders plus what Kubernetes itself defaults. Two
+kinds of drift:
+
+- a field the operator sets was changed (desired is not a subset of live) or the operator
+  wants a different set of fields than last time (the applied-hash annotation): one forced
+  server-side apply puts it back;
+- a field the operator never sets was ADDED by someone else (hostPID, an extra volume,
+  `egress: [{}]`): a forced apply leaves fields of other field managers alone, so the
+  operator first takes those fields over (rewrites managedFields so its own apply entry owns
+  them) and then applies: server-side apply removes what its manager owned and no longer
+  sends. Defaulted fields belong to no manager, so they are never touched.
+
+Everything else is read-only, so a steady cluster sees no writes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from docker_socket_operator.controller.kube import CHILD_KINDS, KubeClient, kind_of
+from docker_socket_operator.controller.ownership import (
+    field_paths,
+    foreign_fields,
+    take_over,
+)
 from docker_socket_operator.controller.render.common import (
     MANAGED_BY_LABEL,
     MANAGER,
@@ -22,6 +36,9 @@ from docker_socket_operator.controller.render.common import (
 )
 
 APPLIED_HASH_ANNOTATION = "dockersocket.io/applied-hash"
+
+# Called after a repair that removed foreign fields: (the child as now, the removed paths).
+RepairReporter = Callable[[dict[str, Any], list[str]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +72,31 @@ def needs_apply(desired: dict[str, Any], live: dict[str, Any] | None) -> bool:
     return not is_subset(desired, live)
 
 
-async def apply_child(client: KubeClient, obj: dict[str, Any]) -> dict[str, Any]:
+async def apply_child(
+    client: KubeClient, obj: dict[str, Any], *, on_repair: RepairReporter | None = None
+) -> dict[str, Any]:
     """Make one child match; returns the live object (after the write, if any)."""
     desired = with_applied_hash(obj)
     meta = desired["metadata"]
-    live = await client.get(kind_of(desired).path(meta["namespace"], meta["name"]))
+    path = kind_of(desired).path(meta["namespace"], meta["name"])
+    live = await client.get(path)
+    what = f"{desired['kind']} {meta['namespace']}/{meta['name']}"
+    if live is not None and not live["metadata"].get("deletionTimestamp"):
+        foreign = foreign_fields(live)
+        if foreign is not None:
+            paths = field_paths(foreign)
+            log.warning(
+                "drift: %s has fields set by others (%s): rendering it afresh",
+                what, ", ".join(paths) or "managedFields reset",
+            )  # fmt: skip
+            await client.merge_patch(path, take_over(live))
+            result = await client.apply(desired)
+            if on_repair is not None:
+                await on_repair(result, paths)
+            return result
     if live is not None and not needs_apply(desired, live):
         return live
-    log.info(
-        "applying %s %s/%s (%s)",
-        desired["kind"],
-        meta["namespace"],
-        meta["name"],
-        "created" if live is None else "changed",
-    )
+    log.info("applying %s (%s)", what, "created" if live is None else "changed")
     return await client.apply(desired)
 
 

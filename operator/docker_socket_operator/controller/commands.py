@@ -99,7 +99,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         action="store_true",
         help="run without the Lease (a single replica only)",
     )
-    op.add_argument("--lease-name", default="docker-socket-operator")
+    op.add_argument(
+        "--controller-name",
+        default=os.environ.get("CONTROLLER_NAME", "dockersocket.io/operator"),
+        help="this install's name; it serves policies whose spec.controllerName says it",
+    )
+    op.add_argument(
+        "--default-controller",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also serve policies without spec.controllerName (one install per cluster)",
+    )
+    op.add_argument(
+        "--lease-name", default=None, help="default: dso-<controller name>, one per controller"
+    )
+    op.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("LEASE_NAMESPACE", "kube-system"),
+        help="where the Lease lives: the same for every install of one controller name",
+    )
+    op.add_argument(
+        "--retry-delay", type=float, default=10.0, help="seconds before a failed repair is retried"
+    )
     op.add_argument("--log-format", choices=("json", "text"), default="json")
     op.add_argument("--verbose", action="store_true")
     op.set_defaults(func=run_operator_command)
@@ -125,11 +146,17 @@ def run_operator_command(args: argparse.Namespace) -> int:
     configure_logging(args.log_format == "json", args.verbose)
     opts = RunOptions(
         config=OperatorConfig(
-            namespace=args.namespace, image=args.image, render=render_options(args)
+            namespace=args.namespace,
+            image=args.image,
+            render=render_options(args),
+            controller_name=args.controller_name,
+            default_controller=args.default_controller,
+            retry_delay=args.retry_delay,
         ),
         health_listen=args.health_listen,
         leader_election=not args.no_leader_election,
         lease_name=args.lease_name,
+        lease_namespace=args.lease_namespace,
     )
     return asyncio.run(run_operator(opts))
 

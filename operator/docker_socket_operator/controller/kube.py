@@ -41,10 +41,12 @@ SERVICE = Kind("v1", "Service", "services")
 DAEMONSET = Kind("apps/v1", "DaemonSet", "daemonsets")
 NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
+NODE = Kind("v1", "Node", "nodes", namespaced=False)
+EVENT = Kind("v1", "Event", "events")
 POLICY = Kind(f"{GROUP}/{VERSION}", "DockerSocketPolicy", PLURAL, namespaced=False)
 
 CHILD_KINDS = (CONFIGMAP, DAEMONSET, SERVICE, NETWORKPOLICY)
-KINDS_BY_NAME = {(k.api_version, k.kind): k for k in (*CHILD_KINDS, LEASE, POLICY)}
+KINDS_BY_NAME = {(k.api_version, k.kind): k for k in (*CHILD_KINDS, LEASE, POLICY, NODE, EVENT)}
 
 
 def kind_of(obj: dict[str, Any]) -> Kind:
@@ -84,10 +86,13 @@ class KubeClient:
         *,
         timeout: float = 30.0,
         relogin: Callable[[], Credentials] | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self.creds = creds
+        # Raises before any write that is no longer allowed (the leadership term ended).
+        self._guard = guard
         # Service account tokens rotate: on a 401 the credentials are read again, once.
-        self._relogin = relogin
+        self.relogin = relogin
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self.writes = 0  # counted for tests and logs: steady state must write nothing
@@ -124,15 +129,17 @@ class KubeClient:
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type, "Accept": "application/json"}
         if method != "GET":
+            if self._guard is not None:
+                self._guard()
             self.writes += 1
         for attempt in (1, 2):
             async with self._http().request(
                 method, self.creds.server + path, params=params, data=data, headers=headers
             ) as resp:
                 text = await resp.text()
-                if resp.status == 401 and attempt == 1 and self._relogin is not None:
+                if resp.status == 401 and attempt == 1 and self.relogin is not None:
                     await self.close()
-                    self.creds = self._relogin()
+                    self.creds = self.relogin()
                     continue
                 if resp.status >= 400:
                     raise ApiError(resp.status, text, method, path)
@@ -165,15 +172,27 @@ class KubeClient:
         )
         return result
 
-    async def delete(self, path: str) -> None:
+    async def delete(self, path: str, uid: str | None = None) -> None:
+        """Delete (gone already: fine); `uid`: only that incarnation of the object."""
+        body: dict[str, Any] = {"propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
         try:
-            await self.request("DELETE", path, body={"propagationPolicy": "Background"})
+            await self.request("DELETE", path, body=body)
         except ApiError as exc:
-            if exc.status != 404:
+            # 409 with a uid precondition: a newer object of that name, not ours to delete.
+            if exc.status != 404 and not (exc.status == 409 and uid):
                 raise
 
     async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.request(
-            "PATCH", path, body=patch, content_type=MERGE_CONTENT_TYPE
+            "PATCH", path, params={"fieldManager": MANAGER}, body=patch,
+            content_type=MERGE_CONTENT_TYPE,
+        )  # fmt: skip
+        return result
+
+    async def create(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request(
+            "POST", path, params={"fieldManager": MANAGER}, body=obj
         )
         return result

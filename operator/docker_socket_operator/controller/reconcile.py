@@ -1,25 +1,47 @@
 """One idempotent reconcile per policy: validate ▸ render ▸ compare-and-apply ▸ prune ▸ status.
 
 Create, update, resume and drift events all end here; running it twice in a row writes
-nothing the second time.
+nothing the second time. Policies addressed to another operator install are left alone
+(and any children this install made for them earlier are removed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from docker_socket_operator.api.models import DockerSocketPolicySpec
 from docker_socket_operator.controller.apply import apply_child, prune_children
-from docker_socket_operator.controller.kube import DAEMONSET, POLICY, ApiError, KubeClient
+from docker_socket_operator.controller.kube import (
+    CHILD_KINDS,
+    DAEMONSET,
+    EVENT,
+    NODE,
+    POLICY,
+    ApiError,
+    KubeClient,
+)
+from docker_socket_operator.controller.nodes import matching_nodes
 from docker_socket_operator.controller.render import RenderOptions, child_name, render
+from docker_socket_operator.controller.render.common import (
+    MANAGED_BY_LABEL,
+    MANAGER,
+    POLICY_LABEL,
+    policy_label_value,
+)
+from docker_socket_operator.controller.render.daemonset import PROXY_UID
 from docker_socket_operator.controller.render.service import endpoint
 from docker_socket_operator.controller.status import Outcome, compute_status, status_patch
+from docker_socket_operator.controller.term import Term
 from docker_socket_operator.controller.validate import validate_policy
 from docker_socket_operator.policy.types import PolicyError
 
 log = logging.getLogger(__name__)
+
+DEFAULT_CONTROLLER_NAME = "dockersocket.io/operator"
 
 
 @dataclass(frozen=True)
@@ -27,23 +49,77 @@ class OperatorConfig:
     namespace: str
     image: str
     render: RenderOptions = field(default_factory=RenderOptions)
+    # Which policies this install serves: those naming it in spec.controllerName, and the
+    # unaddressed ones when it is the default install.
+    controller_name: str = DEFAULT_CONTROLLER_NAME
+    default_controller: bool = True
+    retry_delay: float = 10.0
+
+    def serves(self, policy: dict[str, Any]) -> bool:
+        wanted = (policy.get("spec") or {}).get("controllerName")
+        if wanted is None:
+            return self.default_controller
+        return bool(wanted == self.controller_name)
 
 
 class ReconcileFailed(Exception):
     """Children could not be applied; status says Degraded/ApplyFailed. Worth a retry."""
 
 
+def warnings_for(spec: DockerSocketPolicySpec) -> tuple[str, ...]:
+    if spec.runAsRoot:
+        return (
+            "spec.runAsRoot: the proxy runs as uid 0 (capabilities dropped); prefer "
+            "socket.group, the socket's group id (`stat -c %g SOCKET` on a node)",
+        )
+    if spec.socket.group is None:
+        return (
+            f"spec.socket.group is not set: the proxy (uid {PROXY_UID}) can only open a socket "
+            "anyone may write to; set it to the socket's group id (`stat -c %g SOCKET` on a node)",
+        )
+    return ()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class Reconciler:
-    def __init__(self, client: KubeClient, config: OperatorConfig) -> None:
+    """The reconciler of one leadership term (see term.py): all its writes and background
+    tasks end with the term."""
+
+    def __init__(
+        self, client: KubeClient, config: OperatorConfig, term: Term | None = None
+    ) -> None:
         self.client = client
         self.config = config
+        self.term = term or Term()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._retries: set[str] = set()
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
+    def retry_later(self, name: str) -> None:
+        """One delayed reconcile per policy at a time, retrying until it succeeds; it belongs
+        to the term and is cancelled with it."""
+        if name in self._retries or not self.term.active:
+            return
+        self._retries.add(name)
+
+        async def retry() -> None:
+            await asyncio.sleep(self.config.retry_delay)
+            self._retries.discard(name)
+            try:
+                await self.reconcile_named(name)
+            except Exception as exc:
+                log.warning("retry for %s failed (%s)", name, exc)
+                self.retry_later(name)
+
+        self.term.spawn(retry())
+
     async def reconcile_named(self, name: str, *, prune: bool = False) -> None:
-        """Reconcile the policy called `name` as it is now (gone or deleting: nothing)."""
+        """Reconcile the policy called `name` as it is now (gone: nothing)."""
         async with self._lock(name):
             policy = await self.client.get(POLICY.path(name=name))
             if policy is None:
@@ -58,11 +134,64 @@ class Reconciler:
             if fresh is not None:
                 await self._reconcile(fresh, prune=prune)
 
+    async def child_changed(self, child: dict[str, Any], owner: str) -> None:
+        """A child moved: repair its policy, or delete it when its policy is gone (deleted
+        while the operator was away, or replaced by a new policy of the same name)."""
+        async with self._lock(owner):
+            policy = await self.client.get(POLICY.path(name=owner))
+            uids = {
+                ref.get("uid")
+                for ref in child["metadata"].get("ownerReferences") or []
+                if ref.get("kind") == "DockerSocketPolicy"
+            }
+            if (
+                policy is None
+                or policy["metadata"]["uid"] not in uids
+                or not self.config.serves(policy)
+            ):
+                meta = child["metadata"]
+                if meta.get("deletionTimestamp"):
+                    return
+                kind = next(k for k in CHILD_KINDS if k.kind == child["kind"])
+                log.info("deleting %s %s/%s: its policy %s is gone or not ours", child["kind"],
+                         meta["namespace"], meta["name"], owner)  # fmt: skip
+                await self.client.delete(kind.path(meta["namespace"], meta["name"]), meta["uid"])
+                return
+            await self._reconcile(policy, prune=False)
+
+    async def delete_children(self, name: str, uid: str | None) -> list[str]:
+        """Delete this install's children of one policy (of the incarnation `uid`, or any)."""
+        ns = self.config.namespace
+        selector = f"{MANAGED_BY_LABEL}={MANAGER},{POLICY_LABEL}={policy_label_value(name)}"
+        deleted = []
+        for kind in CHILD_KINDS:
+            for item in await self.client.list(kind.path(ns), selector):
+                meta = item["metadata"]
+                refs = [
+                    r for r in meta.get("ownerReferences") or []
+                    if r.get("kind") == "DockerSocketPolicy" and r.get("name") == name
+                ]  # fmt: skip
+                if not refs or (uid and all(r.get("uid") != uid for r in refs)):
+                    continue
+                if meta.get("deletionTimestamp"):
+                    continue
+                await self.client.delete(kind.path(ns, meta["name"]), meta["uid"])
+                deleted.append(f"{kind.kind}/{meta['name']}")
+        if deleted:
+            log.info("deleted the children of policy %s: %s", name, ", ".join(deleted))
+        return deleted
+
     async def _reconcile(self, policy: dict[str, Any], *, prune: bool) -> None:
         meta = policy["metadata"]
-        if meta.get("deletionTimestamp"):
-            return  # the garbage collector removes the children
         name = meta["name"]
+        if meta.get("deletionTimestamp"):
+            # Not waiting for the garbage collector (slow to learn a new CRD's kind).
+            await self.delete_children(name, meta.get("uid"))
+            return
+        if not self.config.serves(policy):
+            # Addressed to another install (maybe moved there): nothing of ours may stay.
+            await self.delete_children(name, None)
+            return
         ns = self.config.namespace
         try:
             spec = validate_policy(policy)
@@ -70,23 +199,70 @@ class Reconciler:
             log.warning("policy %s is invalid, nothing applied: %s", name, exc)
             # The children of the last valid generation (if any) keep serving.
             old_ds = await self.client.get(DAEMONSET.path(ns, child_name(name)))
-            await self._write_status(policy, Outcome("InvalidPolicy", str(exc)), old_ds)
+            await self._write_status(
+                policy,
+                Outcome("InvalidPolicy", str(exc), controller_name=self.config.controller_name),
+                old_ds,
+            )
             return
 
         children = render(policy, ns, self.config.image, self.config.render)
         ds: dict[str, Any] | None = None
         try:
             for child in children:
-                live = await apply_child(self.client, child)
+                live = await apply_child(self.client, child, on_repair=self._report_repair)
                 if child["kind"] == "DaemonSet":
                     ds = live
             if prune:
                 await prune_children(self.client, ns, name, children)
+            nodes = matching_nodes(await self.client.list(NODE.path()), spec)
         except ApiError as exc:
             log.error("applying the children of %s failed: %s", name, exc)
-            await self._write_status(policy, Outcome("ApplyFailed", exc.message), ds)
+            await self._write_status(
+                policy,
+                Outcome("ApplyFailed", exc.message, controller_name=self.config.controller_name),
+                ds,
+            )
             raise ReconcileFailed(str(exc)) from exc
-        await self._write_status(policy, Outcome(endpoint=endpoint(name, ns, spec.port)), ds)
+        outcome = Outcome(
+            endpoint=endpoint(name, ns, spec.port),
+            matching_nodes=len(nodes),
+            warnings=warnings_for(spec),
+            controller_name=self.config.controller_name,
+        )
+        await self._write_status(policy, outcome, ds)
+
+    async def _report_repair(self, child: dict[str, Any], paths: list[str]) -> None:
+        """An Event on the repaired child: `kubectl get events` shows who changed what."""
+        meta = child["metadata"]
+        message = "removed or reset fields set outside the operator: " + (
+            ", ".join(paths) or "managedFields reset"
+        )
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": child["apiVersion"],
+                "kind": child["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "resourceVersion": meta["resourceVersion"],
+            },
+            "reason": "DriftRepaired",
+            "message": message[:1024],
+            "type": "Warning",
+            "source": {"component": MANAGER},
+            "reportingComponent": MANAGER,
+            "firstTimestamp": _now(),
+            "lastTimestamp": _now(),
+            "count": 1,
+        }
+        try:
+            await self.client.create(EVENT.path(meta["namespace"]), event)
+        except ApiError as exc:
+            log.warning("could not record the drift repair as an Event: %s", exc)
 
     async def _write_status(
         self, policy: dict[str, Any], outcome: Outcome, ds: dict[str, Any] | None

@@ -25,6 +25,7 @@ from docker_socket_operator.controller.kube import KubeClient, credentials_from_
 from docker_socket_operator.controller.leader import LeaseElector
 from docker_socket_operator.controller.reconcile import OperatorConfig, Reconciler
 from docker_socket_operator.controller.render.common import MANAGER
+from docker_socket_operator.controller.term import Term
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class RunOptions:
     config: OperatorConfig
     health_listen: tuple[str, int] | None = ("0.0.0.0", 8080)
     leader_election: bool = True
-    lease_name: str = MANAGER
+    lease_name: str | None = None  # None: derived from the controller name
+    lease_namespace: str = "kube-system"  # shared by every install of one controller name
     log_json: bool = True
     verbose: bool = False
 
@@ -114,6 +116,11 @@ async def _run_kopf(
     )
 
 
+def lease_name_for(controller_name: str) -> str:
+    """One Lease per controller name: `dockersocket.io/operator` → `dso-dockersocket.io-operator`."""
+    return "dso-" + controller_name.replace("/", "-").lower()[:200]
+
+
 async def run_operator(opts: RunOptions) -> int:
     settings = operator_settings()
     info = login(settings)  # fail fast, before serving health, when there are no credentials
@@ -128,14 +135,19 @@ async def run_operator(opts: RunOptions) -> int:
         credentials_from_kopf(info), relogin=lambda: credentials_from_kopf(login(settings))
     )
     async with client:
-        elector = LeaseElector(client, opts.config.namespace, opts.lease_name, identity)
-        reconciler = Reconciler(client, opts.config)
+        lease_name = opts.lease_name or lease_name_for(opts.config.controller_name)
+        elector = LeaseElector(client, opts.lease_namespace, lease_name, identity)
         health.ready = True  # a standby is a healthy, ready replica
         try:
             while not shutdown.is_set():
                 if opts.leader_election and not await _until(elector.acquire(), shutdown):
                     break
                 health.ready = False
+                # Everything this term does goes through its own client and reconciler, and
+                # stops with it: a replica that lost the Lease writes nothing more.
+                term = Term()
+                term_client = KubeClient(client.creds, relogin=client.relogin, guard=term.check)
+                reconciler = Reconciler(term_client, opts.config, term)
                 stop, ready = asyncio.Event(), asyncio.Event()
                 kopf_task = asyncio.create_task(_run_kopf(opts, reconciler, stop, ready))
                 ready_task = asyncio.create_task(_mark_ready(ready, health))
@@ -146,9 +158,11 @@ async def run_operator(opts: RunOptions) -> int:
                 if opts.leader_election:
                     waits.add(asyncio.ensure_future(elector.keep_renewing()))
                 done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                await term.end()  # first: no write may follow the end of leadership
                 stop.set()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await kopf_task
+                await term_client.close()
                 for task in (*pending, ready_task):
                     if task is not kopf_task:
                         task.cancel()

@@ -23,6 +23,9 @@ class Outcome:
     error_reason: str | None = None  # InvalidPolicy | ApplyFailed
     error_message: str = ""
     endpoint: str | None = None
+    matching_nodes: int | None = None  # nodes the policy selects (None: not known)
+    warnings: tuple[str, ...] = ()
+    controller_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,19 +35,26 @@ class Rollout:
     updated: int
     available: int
     current: bool  # the DaemonSet controller has seen the latest DaemonSet spec
+    scheduled: int = 0  # what the DaemonSet itself wants (may differ from `desired` on drift)
 
     @classmethod
-    def from_daemonset(cls, ds: dict[str, Any] | None) -> Rollout | None:
+    def from_daemonset(
+        cls, ds: dict[str, Any] | None, matching: int | None = None
+    ) -> Rollout | None:
+        """`matching`: the nodes the policy selects; the DaemonSet's counts never replace it."""
         if ds is None:
             return None
         st = ds.get("status") or {}
         generation = ds.get("metadata", {}).get("generation", 0)
+        scheduled = int(st.get("desiredNumberScheduled", 0))
+        desired = scheduled if matching is None else matching
         return cls(
-            desired=int(st.get("desiredNumberScheduled", 0)),
-            ready=int(st.get("numberReady", 0)),
-            updated=int(st.get("updatedNumberScheduled", 0)),
-            available=int(st.get("numberAvailable", 0)),
+            desired=desired,
+            ready=min(int(st.get("numberReady", 0)), desired),
+            updated=min(int(st.get("updatedNumberScheduled", 0)), desired),
+            available=min(int(st.get("numberAvailable", 0)), desired),
             current=int(st.get("observedGeneration", 0)) >= int(generation),
+            scheduled=scheduled,
         )
 
 
@@ -78,14 +88,20 @@ def rollout_conditions(rollout: Rollout | None) -> list[dict[str, Any]]:
             _condition("Progressing", False, "NoMatchingNodes", msg),
             _condition("Degraded", True, "NoMatchingNodes", msg),
         ]
-    done = rollout.desired == rollout.updated == rollout.ready == rollout.available
+    done = (
+        rollout.desired == rollout.scheduled == rollout.updated == rollout.ready
+        == rollout.available
+    )  # fmt: skip
     if done:
         return [
             _condition("Ready", True, "Available", nodes),
             _condition("Progressing", False, "RolloutComplete", nodes),
             _condition("Degraded", False, "AsExpected", ""),
         ]
-    if rollout.updated < rollout.desired:
+    if rollout.scheduled != rollout.desired:
+        msg = f"the DaemonSet targets {rollout.scheduled} of the {rollout.desired} matching nodes"
+        reason = "RollingOut"
+    elif rollout.updated < rollout.desired:
         msg = f"{rollout.updated}/{rollout.desired} nodes updated, {nodes}"
         reason = "RollingOut"
     else:
@@ -143,7 +159,7 @@ def compute_status(
     """The whole `status` for `policy` (the object as last read)."""
     generation = policy.get("metadata", {}).get("generation")
     old = policy.get("status") or {}
-    rollout = Rollout.from_daemonset(daemonset)
+    rollout = Rollout.from_daemonset(daemonset, outcome.matching_nodes)
     if outcome.error_reason:
         conditions = error_conditions(outcome.error_reason, outcome.error_message)
         stalled = outcome.error_reason == "InvalidPolicy"  # only a spec change can fix it
@@ -162,6 +178,10 @@ def compute_status(
     endpoint = outcome.endpoint or old.get("endpoint")
     if endpoint:
         status["endpoint"] = endpoint
+    if outcome.warnings:
+        status["warnings"] = list(outcome.warnings)
+    if outcome.controller_name:
+        status["controllerName"] = outcome.controller_name
     if rollout is not None:
         status["nodes"] = {"desired": rollout.desired, "ready": rollout.ready}
         status["nodesReady"] = f"{rollout.ready}/{rollout.desired}"

@@ -56,20 +56,28 @@ def pod_config_hash(spec: DockerSocketPolicySpec, image: str, options: RenderOpt
             "tolerations": [t.model_dump(mode="json", exclude_none=True) for t in spec.tolerations],
             "resources": _resources(spec),
             "seLinuxType": spec.seLinuxType,
+            "socketGroup": spec.socket.group,
+            "runAsRoot": spec.runAsRoot,
         }
     )[:16]
 
 
+# The image's own user (distroless "nonroot"); the socket is opened through its group.
+PROXY_UID = 65532
+
+
 def _pod_security_context(spec: DockerSocketPolicySpec) -> dict[str, Any]:
-    ctx: dict[str, Any] = {
-        # The daemon's socket is root-owned (0660 root:docker). Root with every capability
-        # dropped can still open it (owner permission, no CAP_DAC_OVERRIDE needed) and can do
-        # nothing else root could: no capabilities, no privilege escalation, read-only root.
-        "runAsUser": 0,
-        "runAsGroup": 0,
-        "runAsNonRoot": False,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    ctx: dict[str, Any]
+    if spec.runAsRoot:
+        # Asked for explicitly (and reported as a status warning): a socket only root can open.
+        # No capabilities, no privilege escalation, read-only root filesystem all still hold.
+        ctx = {"runAsUser": 0, "runAsGroup": 0, "runAsNonRoot": False}
+    else:
+        # The socket is root:<group> 0660 on most hosts: the group is all the proxy needs.
+        ctx = {"runAsUser": PROXY_UID, "runAsGroup": PROXY_UID, "runAsNonRoot": True}
+        if spec.socket.group is not None:
+            ctx["supplementalGroups"] = [spec.socket.group]
+    ctx["seccompProfile"] = {"type": "RuntimeDefault"}
     if spec.seLinuxType:
         ctx["seLinuxOptions"] = {"type": spec.seLinuxType}
     return ctx

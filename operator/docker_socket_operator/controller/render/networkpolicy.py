@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from docker_socket_operator.api.models import DockerSocketPolicySpec, LabelSelector
+from docker_socket_operator.api.models import ClientPeer, DockerSocketPolicySpec, LabelSelector
 from docker_socket_operator.controller.render.common import (
     PROXY_PORT,
     RenderOptions,
@@ -24,16 +24,34 @@ def label_selector(selector: LabelSelector) -> dict[str, Any]:
     return out
 
 
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def namespace_selector(client: ClientPeer) -> dict[str, Any]:
+    """The client's namespaces by the label the API server puts on every namespace."""
+    if client.namespace is not None:
+        return {"matchLabels": {NAMESPACE_NAME_LABEL: client.namespace}}
+    if client.namespaces:
+        names = sorted(set(client.namespaces))
+        return {
+            "matchExpressions": [{"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": names}]
+        }
+    assert client.namespaceSelector is not None  # the model insists on one of the three
+    return label_selector(client.namespaceSelector)
+
+
 def client_peers(spec: DockerSocketPolicySpec) -> list[dict[str, Any]]:
     # Each client is ONE peer holding both selectors, which NetworkPolicy ANDs. Two peers
     # (one per selector) would OR them: any pod in the namespace, or the label anywhere.
+    # `allPods` renders the empty podSelector deliberately: every pod of those namespaces.
     return [
         {
-            "namespaceSelector": label_selector(client.namespaceSelector),
-            "podSelector": label_selector(client.podSelector),
+            "namespaceSelector": namespace_selector(client),
+            "podSelector": {} if client.allPods or client.podSelector is None
+            else label_selector(client.podSelector),
         }
         for client in spec.clients
-    ]
+    ]  # fmt: skip
 
 
 def render_networkpolicy(
