@@ -10,6 +10,7 @@ from typing import Any
 
 from docker_socket_operator.api.models import CreateConstraints, ExecConstraints
 from docker_socket_operator.policy.body import DockerObject
+from docker_socket_operator.policy.engines import Dialect, dialect_for
 from docker_socket_operator.policy.selectors import compile_globs
 
 DEFAULT_CAPABILITIES = frozenset(
@@ -35,6 +36,37 @@ def normalise_security_opt(opt: str) -> str:
 
 
 _NO_NEW_PRIVILEGES = frozenset({"no-new-privileges", "no-new-privileges=true"})
+
+
+def canonical_host_path(path: str) -> str | None:
+    """A host path as both engines read it without a working directory: absolute, and with no
+    '.', '..' or empty segment (one trailing '/' is dropped). Anything else is None: a request
+    is refused rather than cleaned, so the daemon never resolves a path the proxy did not see."""
+    if not path.startswith("/") or "\x00" in path:
+        return None
+    if path == "/":
+        return path
+    parts = path.removesuffix("/").split("/")[1:]
+    if any(p in ("", ".", "..") for p in parts):
+        return None
+    return "/" + "/".join(parts)
+
+
+# Volume names both engines accept (moby's and Podman's name regex); anything else in a bind
+# source that is not an absolute path ('.', '..', './x', '~', 'C:') is refused.
+_VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# Network names: the same charset. '/', ':' and ',' would be Podman options or lists.
+_NETWORK_NAME = _VOLUME_NAME
+_HEX = re.compile(r"[0-9a-f]+")
+# Names that are modes (or Podman keywords) on some engine, never plain networks.
+_RESERVED_NETWORKS = frozenset(
+    {"host", "none", "bridge", "default", "private", "container", "ns", "pod", "pasta",
+     "slirp4netns", "null", "nat"}
+)  # fmt: skip
+_LOG_OPTIONS = frozenset(
+    {"max-size", "max-file", "compress", "mode", "max-buffer-size", "tag", "labels",
+     "labels-regex", "env", "env-regex"}
+)  # fmt: skip
 
 
 def clean_host_path(path: str) -> str | None:
@@ -88,7 +120,7 @@ class CreateLimits:
         )
 
     def host_path_allowed(self, path: str) -> bool:
-        clean = clean_host_path(path)
+        clean = canonical_host_path(path)
         if clean is None:
             return False
         return any(
@@ -145,21 +177,59 @@ _DEVICE_FIELDS = (
     ("devicerequests", "DeviceRequests"),
     ("devicecgrouprules", "DeviceCgroupRules"),
 )
-_SHARED_PROPAGATION = frozenset({"shared", "rshared"})
-_BIND_MODES = frozenset({"ro", "rw", "z", "Z", "nocopy"})
+_PROPAGATION = frozenset({"", "private", "rprivate", "slave", "rslave"})
 
 
-def _bind_reason(entry: Any, field: str, limits: CreateLimits) -> str | None:
+def _volume_source_reason(source: Any, field: str) -> str | None:
+    if source is None or source == "":
+        return None
+    if isinstance(source, str) and _VOLUME_NAME.fullmatch(source):
+        return None
+    return f"{field} volume source {source!r} is not a volume name"
+
+
+def _host_path_reason(path: Any, field: str, limits: CreateLimits) -> str | None:
+    if not isinstance(path, str) or canonical_host_path(path) is None:
+        return f"{field} {path!r} is not a clean absolute path (no '.', '..' or '//')"
+    if not limits.host_path_allowed(path):
+        return f"{field} {path!r} is not under an allowed bindPrefix"
+    return None
+
+
+def _clean_relative(path: Any) -> bool:
+    return isinstance(path, str) and canonical_host_path("/" + path) is not None
+
+
+def _container_path_reason(path: Any, field: str) -> str | None:
+    """A path inside the container: absolute and free of ':' (Podman reads 'a:b' as a bind)."""
+    if isinstance(path, str) and path.startswith("/") and ":" not in path:
+        return None
+    return f"{field} {path!r} is not an absolute container path"
+
+
+def _bind_reason(entry: Any, field: str, limits: CreateLimits, dialect: Dialect) -> str | None:
+    """A `-v` string, "[src:]dst[:opts]": src is an absolute host path under a bindPrefix or a
+    volume name; Podman also reads '.'-relative sources as host paths, so they never pass."""
     if not isinstance(entry, str):
         return f"{field} entries must be strings"
     parts = entry.split(":")
-    # "vol:/dst[:opts]" is a named volume; "/dst" alone is an anonymous one. Any "/src:..." is
-    # read as a host path, even "/dst:ro" (an anonymous volume): refusing that is harmless.
-    if len(parts) >= 2 and parts[0].startswith("/") and not limits.host_path_allowed(parts[0]):
-        return f"{field} host path {parts[0]!r} is not under an allowed bindPrefix"
-    for opts in parts[2:]:
-        if _SHARED_PROPAGATION & set(opts.split(",")):
-            return f"{field} entry {entry!r}: shared mount propagation is not allowed"
+    if len(parts) > 3:
+        return f"{field} entry {entry!r} is not [source:]destination[:options]"
+    if len(parts) == 1:
+        return _container_path_reason(entry, f"{field} anonymous volume")
+    source, dest = parts[0], parts[1]
+    if source.startswith("/"):
+        bad = _host_path_reason(source, f"{field} host path", limits)
+        if bad:
+            return bad
+    elif not _VOLUME_NAME.fullmatch(source):
+        return f"{field} source {source!r} is neither an absolute host path nor a volume name"
+    bad = _container_path_reason(dest, f"{field} destination")
+    if bad:
+        return bad
+    for opt in parts[2].split(",") if len(parts) == 3 else ():
+        if opt not in dialect.bind_options:
+            return f"{field} entry {entry!r}: option {opt!r} is not allowed on {dialect.label}"
     return None
 
 
@@ -192,29 +262,155 @@ def _volume_options_reason(
     return f"{field}: local volume options {sorted(options.as_map())} mount a host device or share"
 
 
-def _mount_reason(mount: Any, field: str, limits: CreateLimits) -> str | None:
+def _mount_reason(mount: Any, field: str, limits: CreateLimits, dialect: Dialect) -> str | None:
     if not isinstance(mount, DockerObject):
         return f"{field} entries must be objects"
     kind = mount.get("type")
-    kind = kind.lower() if isinstance(kind, str) else ""
-    if kind == "volume":
-        opts = mount.get("volumeoptions")
-        config = opts.get("driverconfig") if isinstance(opts, DockerObject) else None
-        if isinstance(config, DockerObject):
-            return _volume_options_reason(config.get("name"), config.get("options"), field, limits)
-        return None
-    if kind in ("tmpfs", "npipe", "cluster", "image"):
-        return None
-    # "bind", and anything dockerd might one day read as one: the source is a host path.
+    if not isinstance(kind, str) or kind not in dialect.mount_types:
+        allowed = ", ".join(sorted(dialect.mount_types))
+        return f"{field} type {kind!r} is not allowed on {dialect.label} (allowed: {allowed})"
     source = mount.get("source")
-    if not isinstance(source, str) or not limits.host_path_allowed(source):
-        return f"{field} bind source {source!r} is not under an allowed bindPrefix"
     bind_opts = mount.get("bindoptions")
-    if isinstance(bind_opts, DockerObject):
-        propagation = bind_opts.get("propagation")
-        if isinstance(propagation, str) and propagation.lower() in _SHARED_PROPAGATION:
-            return f"{field} bind with {propagation} propagation is not allowed"
+    vol_opts = mount.get("volumeoptions")
+    if bind_opts is not None and not isinstance(bind_opts, DockerObject):
+        return f"{field} BindOptions must be an object"
+    if vol_opts is not None and not isinstance(vol_opts, DockerObject):
+        return f"{field} VolumeOptions must be an object"
+    propagation = bind_opts.get("propagation") if bind_opts else None
+    subpath = vol_opts.get("subpath") if vol_opts else None
+    if not dialect.mount_commas:
+        texts = (source, mount.get("target"), mount.get("consistency"), propagation, subpath)
+        if any(isinstance(t, str) and "," in t for t in texts):
+            return f"{field} fields may not contain ',' on {dialect.label} (it adds mount options)"
+    if kind == "bind":
+        bad = _host_path_reason(source, f"{field} bind source", limits)
+        if bad:
+            return bad
+        if propagation is not None and propagation not in _PROPAGATION:
+            return f"{field} bind propagation {propagation!r} is not allowed"
+        return None
+    if kind == "volume":
+        bad = _volume_source_reason(source, field)
+        if bad is None and subpath not in (None, "") and not _clean_relative(subpath):
+            bad = f"{field} volume subpath {subpath!r} is not a clean relative path"
+        config = vol_opts.get("driverconfig") if vol_opts else None
+        if bad is None and isinstance(config, DockerObject):
+            bad = _volume_options_reason(config.get("name"), config.get("options"), field, limits)
+        return bad
+    if kind == "tmpfs" and source not in (None, ""):
+        return f"{field} tmpfs mounts take no source"
+    return None  # image: the source is an image reference
+
+
+def _namespace_reason(
+    mode: Any, key: str, name: str, limits: CreateLimits, dialect: Dialect
+) -> str | None:
+    """Only the modes that give the container a private namespace on this engine pass; with
+    hostNamespaces also 'host' and 'container:<id>'. Podman's ns:<path>, pod, pasta:/slirp4netns:
+    and anything unknown are refused."""
+    if not isinstance(mode, str):
+        return f"{name} must be a string"
+    if mode in dialect.namespace_modes[key]:
+        return None
+    if limits.host_namespaces and (
+        (mode == "host" and key != "cgroup")
+        or (
+            mode.startswith("container:") and key in ("networkmode", "pidmode", "ipcmode", "cgroup")
+        )
+    ):
+        return None
+    allowed = ", ".join(repr(m) for m in sorted(dialect.namespace_modes[key]))
+    if key == "networkmode":
+        bad = network_name_reason(mode)
+        if bad is None:
+            return None
+        return f"{name}: {bad} (allowed on {dialect.label}: {allowed} or a network name)"
+    return f"{name}={mode!r} is not allowed on {dialect.label} (allowed: {allowed})"
+
+
+def network_name_reason(name: str) -> str | None:
+    """A user-defined network, named by name: the safe charset, no mode keyword in any case, and
+    not all hex (dockerd also resolves network IDs and ID prefixes, the host network's too)."""
+    if not _NETWORK_NAME.fullmatch(name):
+        return f"network {name!r} is not a plain network name"
+    if name.lower() in _RESERVED_NETWORKS:
+        return f"network {name!r} is a mode keyword, not a network name"
+    if _HEX.fullmatch(name):
+        return f"network {name!r} looks like a network ID: name networks by name"
     return None
+
+
+def _endpoints_reason(body: DockerObject, limits: CreateLimits, dialect: Dialect) -> str | None:
+    """NetworkingConfig.EndpointsConfig keys are networks too (Podman joins each of them)."""
+    net = body.get("networkingconfig")
+    if net is None:
+        return None
+    if not isinstance(net, DockerObject):
+        return "NetworkingConfig must be an object"
+    endpoints = net.get("endpointsconfig")
+    if endpoints is None:
+        return None
+    if not isinstance(endpoints, DockerObject):
+        return "NetworkingConfig.EndpointsConfig must be an object"
+    for key in endpoints.as_map():
+        bad = _namespace_reason(
+            key, "networkmode", "NetworkingConfig.EndpointsConfig", limits, dialect
+        )
+        if bad:
+            return bad
+    return None
+
+
+def _paths_map_reason(value: Any, field: str) -> str | None:
+    """Config.Volumes and HostConfig.Tmpfs: keys are container paths only (Podman turns each into
+    a `-v`/`--tmpfs` string, where 'src:dst' would be a bind)."""
+    if value is None:
+        return None
+    if not isinstance(value, DockerObject):
+        return f"{field} must be an object"
+    for key in value.as_map():
+        bad = _container_path_reason(key, f"{field} key")
+        if bad:
+            return bad
+    return None
+
+
+def _log_config_reason(value: Any, prefix: str, dialect: Dialect) -> str | None:
+    """Podman's k8s-file driver writes to any host file named by the `path` option; syslog and
+    friends dial any address (unix sockets included). Only local drivers and options pass."""
+    if value is None:
+        return None
+    if not isinstance(value, DockerObject):
+        return f"{prefix}LogConfig must be an object"
+    driver = value.get("type")
+    if driver is not None and driver not in dialect.log_drivers:
+        allowed = ", ".join(repr(d) for d in sorted(dialect.log_drivers))
+        return f"{prefix}LogConfig.Type {driver!r} is not allowed on {dialect.label} (allowed: {allowed})"
+    config = value.get("config")
+    if config is None:
+        return None
+    if not isinstance(config, DockerObject):
+        return f"{prefix}LogConfig.Config must be an object"
+    for key in config.as_map():
+        if key not in _LOG_OPTIONS:
+            return f"{prefix}LogConfig option {key!r} is not allowed"
+    return None
+
+
+def _engine_fields_reason(hc: DockerObject, prefix: str, dialect: Dialect) -> str | None:
+    """HostConfig fields one engine reads as host actions (see engines.py)."""
+    bad = _paths_map_reason(hc.get("tmpfs"), f"{prefix}Tmpfs")
+    bad = bad or _log_config_reason(hc.get("logconfig"), prefix, dialect)
+    if bad:
+        return bad
+    if not dialect.container_id_file and _is_set(hc.get("containeridfile")):
+        return f"{prefix}ContainerIDFile is not allowed on {dialect.label} (it writes a host file)"
+    groups, bad = _items(hc.get("groupadd"), f"{prefix}GroupAdd")
+    if "keep-groups" in groups:
+        return f"{prefix}GroupAdd 'keep-groups' is not allowed"
+    if bad is None and _is_set(hc.get("annotations")):
+        bad = f"{prefix}Annotations is not allowed (the OCI runtime acts on them)"
+    return bad
 
 
 def _capability_reason(value: Any, field: str, limits: CreateLimits) -> str | None:
@@ -243,16 +439,18 @@ def _resources_reason(hc: DockerObject, prefix: str, limits: CreateLimits) -> st
     return None
 
 
-def _host_config_reason(hc: DockerObject, prefix: str, limits: CreateLimits) -> str | None:
+def _host_config_reason(
+    hc: DockerObject, prefix: str, limits: CreateLimits, dialect: Dialect
+) -> str | None:
     if not limits.privileged and hc.get("privileged") not in (None, False):
         return f"{prefix}Privileged is not allowed"
     binds, bad = _items(hc.get("binds"), f"{prefix}Binds")
     for entry in binds:
-        bad = bad or _bind_reason(entry, f"{prefix}Binds", limits)
+        bad = bad or _bind_reason(entry, f"{prefix}Binds", limits, dialect)
     mounts, bad_mounts = _items(hc.get("mounts"), f"{prefix}Mounts")
     bad = bad or bad_mounts
     for mount in mounts:
-        bad = bad or _mount_reason(mount, f"{prefix}Mounts", limits)
+        bad = bad or _mount_reason(mount, f"{prefix}Mounts", limits, dialect)
     if bad:
         return bad
     # VolumesFrom takes another container's volumes; legacy Links copy its environment.
@@ -260,15 +458,15 @@ def _host_config_reason(hc: DockerObject, prefix: str, limits: CreateLimits) -> 
         for key, name in (("volumesfrom", "VolumesFrom"), ("links", "Links")):
             if _is_set(hc.get(key)):
                 return f"{prefix}{name} is not allowed"
-    if not limits.host_namespaces:
-        for key, name in _NAMESPACE_FIELDS:
-            mode = hc.get(key)
-            if mode is None or mode == "":
-                continue
-            if not isinstance(mode, str):
-                return f"{prefix}{name} must be a string"
-            if mode.lower() == "host" or mode.lower().startswith("container:"):
-                return f"{prefix}{name}={mode} is not allowed"
+    for key, name in _NAMESPACE_FIELDS:
+        mode = hc.get(key)
+        if mode is not None:
+            bad = _namespace_reason(mode, key, f"{prefix}{name}", limits, dialect)
+            if bad:
+                return bad
+    bad = _engine_fields_reason(hc, prefix, dialect)
+    if bad:
+        return bad
     bad = _capability_reason(hc.get("capadd"), f"{prefix}CapAdd", limits)
     # API 1.40's Capabilities replaces the whole set: same rule as CapAdd.
     bad = bad or _capability_reason(hc.get("capabilities"), f"{prefix}Capabilities", limits)
@@ -311,19 +509,23 @@ def normalise_image(ref: str) -> str:
     return ref
 
 
-def check_create_body(body: Any, limits: CreateLimits) -> str | None:
-    """POST /containers/create. dockerd up to 20.10 also reads HostConfig fields from the top level
-    of the body (a deprecated embedded HostConfig), so both places are checked."""
+def check_create_body(body: Any, limits: CreateLimits, engine: str = "unknown") -> str | None:
+    """POST /containers/create, as `engine` decodes it. dockerd up to 20.10 also reads HostConfig
+    fields from the top level of the body (a deprecated embedded HostConfig), so both places are
+    checked."""
+    dialect = dialect_for(engine)
     if body is None:
         body = DockerObject()
     if not isinstance(body, DockerObject):
         return "container config must be a JSON object"
-    bad = _host_config_reason(body, "", limits)
+    bad = _host_config_reason(body, "", limits, dialect)
     inner = body.get("hostconfig")
     if bad is None and inner is not None:
         if not isinstance(inner, DockerObject):
             return "HostConfig must be an object"
-        bad = _host_config_reason(inner, "HostConfig.", limits)
+        bad = _host_config_reason(inner, "HostConfig.", limits, dialect)
+    bad = bad or _paths_map_reason(body.get("volumes"), "Config.Volumes")
+    bad = bad or _endpoints_reason(body, limits, dialect)
     if bad is None and limits.images is not None:
         image = body.get("image")
         if not isinstance(image, str) or not (

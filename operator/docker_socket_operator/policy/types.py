@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from docker_socket_operator.catalogue.types import Operation
+
+# The daemon behind the proxy: each decodes a create body its own way (see policy/engines.py).
+Engine = Literal["docker", "podman", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,7 @@ class RequestFacts:
     body: Any = None  # decoded JSON with casefolded keys (see policy.body), or None
     container: ContainerFacts | None = None  # resolved target container, when needed
     libpod: bool = False
+    engine: Engine = "unknown"  # unknown: the checks apply the strictest common dialect
 
 
 @dataclass(frozen=True, slots=True)
