@@ -5,12 +5,14 @@ REGISTRARS; each sets `func` (args -> exit code) with `set_defaults`. To add one
 render, crd...), write its register function and append it to REGISTRARS.
 
 proxy: `proxy --listen HOST:PORT|unix:/path [--listen ...] --socket PATH [--policy FILE]
-       [--metrics-listen HOST:PORT|none] [--audit-log FILE|-]`. Without --policy the Tecnativa
+       [--metrics-listen HOST:PORT|none] [--audit-log FILE|-] [--head-timeout S] [--idle-timeout S]
+       [--body-timeout S] [--max-connections N] [--max-connections-per-client N]`. Without --policy the Tecnativa
        docker-socket-proxy variables (CONTAINERS=1, POST=0, ...) make the policy. When ready it
        prints one JSON line on stderr:
        {"msg": "listening", "listen": ["tcp://127.0.0.1:2375", "unix:///run/x.sock"],
         "metrics": "http://127.0.0.1:9102", "socket": "/var/run/docker.sock", ...}
-check: `check -f policy.yaml METHOD PATH [--body FILE] [--container-name N --container-label k=v]`
+check: `check -f policy.yaml METHOD PATH [--body FILE] [--container-name N --container-label k=v]
+       [--engine docker|podman|unknown]`
        prints the decision; exit 0 allow, 1 deny, 2 error.
 """
 
@@ -19,13 +21,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
+import resource
 import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from docker_socket_operator.proxy.limits import Limits
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -60,7 +67,39 @@ def register_proxy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument(
         "--audit-log", default="-", metavar="FILE", help="audit JSON lines ('-' = stderr)"
     )
+    add_limit_arguments(p)
     p.set_defaults(func=run_proxy)
+
+
+def add_limit_arguments(p: argparse.ArgumentParser) -> None:
+    from docker_socket_operator.proxy.limits import Limits
+
+    d = Limits()
+    g = p.add_argument_group("timeouts and connection caps (streams are exempt once started)")
+    flags: list[tuple[str, type, str]] = [
+        ("head_timeout", float, "a request head must arrive within SECONDS, else 408"),
+        ("idle_timeout", float, "close a kept-alive connection idle for SECONDS"),
+        (
+            "body_timeout",
+            float,
+            "a checked body must arrive, a streamed one may pause, within SECONDS, else 408",
+        ),
+        ("max_connections", int, "open client connections at most, else 503"),
+        (
+            "max_connections_per_client",
+            int,
+            "open connections per client IP at most, else 503 (0 = no cap)",
+        ),
+    ]
+    for attr, kind, text in flags:
+        default = getattr(d, attr)
+        g.add_argument(
+            "--" + attr.replace("_", "-"),
+            type=kind,
+            default=default,
+            metavar="SECONDS" if kind is float else "N",
+            help=f"{text} (default {default:g})",
+        )
 
 
 def _split_host_port(addr: str) -> tuple[str, int]:
@@ -92,6 +131,7 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
     from docker_socket_operator.proxy.upstream import UpstreamPool
 
     metrics = Metrics()
+    limits = _limits(args)
     try:
         if args.policy:
             policy, digest = load_from_file(args.policy)
@@ -104,8 +144,9 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
         return 2
     holder = PolicyHolder(policy, source, digest, metrics)
     pool = UpstreamPool(socket_path)
+    engine = await pool.detect_engine()  # asked again after the daemon was unreachable
     audit = AuditLog(metrics, args.audit_log)
-    proxy = ProxyServer(pool, holder, audit, metrics)
+    proxy = ProxyServer(pool, holder, audit, metrics, limits)
 
     servers: list[asyncio.Server] = []
     bound: list[str] = []
@@ -145,9 +186,11 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
         listen=bound,
         metrics=metrics_url,
         socket=socket_path,
+        engine=engine,
         policy=source,
         policy_hash=digest,
         audit=policy.audit,
+        limits=dataclasses.asdict(limits),
     )
     await stop.wait()
     log_event("stopping")
@@ -158,6 +201,34 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
     pool.close()
     audit.flush()
     return 0
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    from docker_socket_operator.proxy.limits import Limits
+
+    return Limits(
+        head_timeout=args.head_timeout,
+        idle_timeout=args.idle_timeout,
+        body_timeout=args.body_timeout,
+        max_connections=_fit_descriptors(args.max_connections),
+        max_connections_per_client=args.max_connections_per_client,
+    )
+
+
+def _fit_descriptors(max_connections: int) -> int:
+    """Raise the soft descriptor limit to the hard one (as Go programs do) and keep the
+    connection cap below what it allows: each client connection may hold a daemon connection
+    too, and a process out of descriptors can accept no one, not even to say 503."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    except (OSError, ValueError):
+        return max_connections
+    if soft == resource.RLIM_INFINITY:
+        return max_connections
+    return max(1, min(max_connections, (soft - 64) // 2))
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -175,6 +246,7 @@ def run_proxy(args: argparse.Namespace) -> int:
         for addr in [*(args.listen or []), args.metrics_listen]:
             if addr and not addr.startswith("unix:") and addr not in ("none", "off"):
                 _split_host_port(addr)
+        _limits(args).check()
     except ValueError as e:
         print(json.dumps({"msg": "bad arguments", "error": str(e)}), file=sys.stderr)
         return 2
@@ -196,6 +268,12 @@ def register_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument(
         "--container-label", action="append", default=[], metavar="K=V", help="a label; repeatable"
     )
+    p.add_argument(
+        "--engine",
+        choices=["docker", "podman", "unknown"],
+        default="unknown",
+        help="the daemon whose decoding applies (default unknown: the strictest common checks)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_check)
 
@@ -214,7 +292,7 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         policy = load_policy_file(args.policy)
         target = parse_target(args.path)
-        query = parse_query(target.query)
+        query = parse_query(target.query, libpod=target.libpod)
         body: Any = None
         if args.body:
             raw = sys.stdin.buffer.read() if args.body == "-" else open(args.body, "rb").read()  # noqa: SIM115
@@ -244,6 +322,7 @@ def run_check(args: argparse.Namespace) -> int:
         body=body,
         container=container,
         libpod=target.libpod,
+        engine=args.engine,
     )
     decision = decide(policy, facts)
     verdict = "allow" if decision.allow else "deny"

@@ -144,21 +144,137 @@ def test_error_body_has_dockers_shape() -> None:
 # -- query and form bodies -----------------------------------------------------------------------
 
 
-def test_query_first_value_wins_as_in_go() -> None:
-    assert parse_query("force=1&force=0&v") == {"force": "1", "v": ""}
+def test_query_decoding_is_gos() -> None:
+    assert parse_query("force=1&v") == {"force": "1", "v": ""}
     assert parse_query("filters=%7B%22a%22%3A1%7D&x=a+b") == {"filters": '{"a":1}', "x": "a b"}
+    assert parse_query("fromImage=busybox&tag=latest") == {"fromImage": "busybox", "tag": "latest"}
+    assert parse_query("=x&&a=") == {"": "x", "a": ""}
 
 
-@pytest.mark.parametrize("raw", ["a=1;force=1", "a=%zz", "a=%", "a=%ff"])
+@pytest.mark.parametrize("raw", ["a=1;force=1", "a=%zz", "a=%", "a=%ff", "a;=1"])
 def test_queries_go_would_read_differently_are_refused(raw: str) -> None:
     with pytest.raises(HttpError):
         parse_query(raw)
 
 
-def test_form_encoded_bodies_are_spotted() -> None:
-    assert is_form_body("application/x-www-form-urlencoded; charset=utf-8")
-    assert is_form_body("Application/X-WWW-Form-Urlencoded")
-    assert not is_form_body("application/json")
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "name=web&name=evil",  # Go reads the first, Podman the last
+        "name=web&na%6De=evil",  # the same name once decoded
+        "name=web&NAME=evil",  # Podman matches names ignoring case
+        "force=1&force=0",
+        "a+b=1&a%20b=2",  # '+' is a space in names too
+        "=1&=2",
+        "fromImage=a&fromimage=b",
+    ],
+)
+def test_repeated_query_parameters_are_refused(raw: str) -> None:
+    with pytest.raises(HttpError, match="repeated query parameter"):
+        parse_query(raw)
+    with pytest.raises(HttpError, match="repeated query parameter"):
+        parse_query(raw, libpod=True)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "NAME=evil",  # dockerd ignores it, Podman reads it as name
+        "Name=evil",
+        "fromimage=busybox",  # dockerd reads only fromImage
+        "FromImage=busybox",
+        "%C5%BFignal=KILL",  # U+017F folds to 's' in Go's EqualFold
+        "ps.args=eww",  # gorilla/schema tries a '.' path joined with '_'
+        "caf%C3%A9=1",
+    ],
+)
+def test_query_names_either_daemon_would_read_differently_are_refused(raw: str) -> None:
+    with pytest.raises(HttpError):
+        parse_query(raw)
+
+
+def test_libpod_routes_keep_their_own_spelling_but_not_repeats() -> None:
+    assert parse_query("ignoreRootFS=true&a.b=1", libpod=True) == {
+        "ignoreRootFS": "true",
+        "a.b": "1",
+    }
+    with pytest.raises(HttpError):
+        parse_query("a.b=1&a_b=2", libpod=True)
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "application/x-www-form-urlencoded",
+        "application/x-www-form-urlencoded; charset=utf-8",
+        "Application/X-WWW-Form-Urlencoded",
+        " application/x-www-form-urlencoded\t;",
+        'application/x-www-form-urlencoded;;bad="',  # Go: form, and an error dockerd ignores
+        "APPLICATION/X-WWW-FORM-URLENCODED ; x",
+        "multipart/form-data; boundary=x",
+    ],
+)
+def test_form_encoded_bodies_are_spotted(ctype: str) -> None:
+    assert is_form_body(ctype)
+
+
+@pytest.mark.parametrize(
+    "ctype", ["application/json", "application/x-tar", "text/plain", "", "application/octet-stream"]
+)
+def test_other_bodies_are_not_forms(ctype: str) -> None:
+    assert not is_form_body(ctype)
+
+
+def test_non_ascii_content_type_is_refused() -> None:
+    # Go lower-cases with Unicode rules: "İ" (U+0130) becomes "i".
+    ctype = "appl\u0130cation/x-www-form-urlencoded".encode()
+    with pytest.raises(HttpError, match="non-ASCII Content-Type"):
+        parse_request_head(
+            head(
+                "POST /containers/x/rename?name=a HTTP/1.1",
+                "Content-Type: " + ctype.decode("latin-1"),
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Content-Type",
+        "X-Registry-Auth",
+        "X-Registry-Config",
+        "Authorization",
+        "User-Agent",
+        "Host",
+        "Content-Length",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Expect",
+        "X-Anything",
+    ],
+)
+def test_repeated_headers_are_refused(name: str) -> None:
+    values = {
+        "Content-Length": "0",
+        "Transfer-Encoding": "chunked",
+        "Upgrade": "tcp",
+        "Expect": "100-continue",
+    }
+    value = values.get(name, "a")
+    lines = [f"{name}: {value}", f"{name.upper()}: {value}"]
+    if name != "Host":
+        lines.insert(0, "Host: docker")
+    with pytest.raises(HttpError) as e:
+        parse_request_head(head("POST /containers/create HTTP/1.1", *lines))
+    assert e.value.status == 400
+    assert name.lower() in e.value.message.lower()
+
+
+def test_hop_by_hop_lists_may_repeat() -> None:
+    req = parse_request_head(
+        head("GET /_ping HTTP/1.1", "Host: docker", "Connection: keep-alive", "Connection: close")
+    )
+    assert not req.keep_alive
 
 
 # -- response heads ------------------------------------------------------------------------------

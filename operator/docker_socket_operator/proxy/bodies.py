@@ -45,8 +45,23 @@ async def drain(writer: asyncio.StreamWriter) -> None:
 # -- request bodies (from the client) ---------------------------------------------------------
 
 
-async def read_request_body(reader: asyncio.StreamReader, req: RequestHead, limit: int) -> bytes:
-    """The whole request body, chunked decoded, for the policy to inspect (413 over `limit`)."""
+def _body_timeout(seconds: float) -> HttpError:
+    return HttpError(408, f"request body not received within {seconds:g} seconds")
+
+
+async def read_request_body(
+    reader: asyncio.StreamReader, req: RequestHead, limit: int, seconds: float
+) -> bytes:
+    """The whole request body, chunked decoded, for the policy to inspect (413 over `limit`,
+    408 when it takes longer than `seconds` in all)."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await _read_request_body(reader, req, limit)
+    except TimeoutError:
+        raise _body_timeout(seconds) from None
+
+
+async def _read_request_body(reader: asyncio.StreamReader, req: RequestHead, limit: int) -> bytes:
     if req.content_length is not None:
         if req.content_length > limit:
             raise HttpError(413, f"request body larger than {limit} bytes")
@@ -58,37 +73,73 @@ async def read_request_body(reader: asyncio.StreamReader, req: RequestHead, limi
         return b""
     scanner = ChunkScanner(collect=True, limit=limit)
     try:
-        await _walk_chunked(reader, scanner, None)
+        await _walk_chunked(reader, scanner, None, None)
     except BodyTooLarge:
         raise HttpError(413, f"request body larger than {limit} bytes") from None
     return scanner.take()
 
 
 async def stream_request_body(
-    reader: asyncio.StreamReader, req: RequestHead, writer: asyncio.StreamWriter
+    reader: asyncio.StreamReader, req: RequestHead, writer: asyncio.StreamWriter, seconds: float
 ) -> None:
     """Relay a body the policy does not need (build contexts, archives) as the client framed
-    it; never reads past its end, so a pipelined next request stays in the reader."""
+    it; never reads past its end, so a pipelined next request stays in the reader. Large
+    uploads take as long as they take, but the client may not pause for `seconds`
+    (408); time spent waiting for the daemon to take the bytes does not count."""
+    try:
+        async with asyncio.timeout(None) as clock:
+            await _stream_request_body(reader, req, writer, _ReadClock(clock, seconds))
+    except TimeoutError:
+        raise _body_timeout(seconds) from None
+
+
+class _ReadClock:
+    """One timer for a whole streamed body, armed only while a read from the client waits."""
+
+    __slots__ = ("clock", "loop", "seconds")
+
+    def __init__(self, clock: asyncio.Timeout, seconds: float) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self.loop = asyncio.get_running_loop()
+
+    def reading(self) -> None:
+        self.clock.reschedule(self.loop.time() + self.seconds)
+
+    def writing(self) -> None:
+        self.clock.reschedule(None)
+
+
+async def _stream_request_body(
+    reader: asyncio.StreamReader, req: RequestHead, writer: asyncio.StreamWriter, clock: _ReadClock
+) -> None:
     if req.content_length:
         remaining = req.content_length
         while remaining:
+            clock.reading()
             data = await reader.read(min(remaining, RELAY_BLOCK))
             if not data:
                 raise HttpError(400, "request body shorter than its Content-Length")
             remaining -= len(data)
+            clock.writing()
             writer.write(data)
             await writer.drain()
     elif req.chunked:
-        await _walk_chunked(reader, ChunkScanner(), writer)
+        await _walk_chunked(reader, ChunkScanner(), writer, clock)
 
 
 async def _walk_chunked(
-    reader: asyncio.StreamReader, scanner: ChunkScanner, writer: asyncio.StreamWriter | None
+    reader: asyncio.StreamReader,
+    scanner: ChunkScanner,
+    writer: asyncio.StreamWriter | None,
+    clock: _ReadClock | None,
 ) -> None:
     pending: list[bytes] = []
     size = 0
     try:
         while not scanner.done:
+            if clock is not None:
+                clock.reading()
             if scanner.wants_line:
                 data = await reader.readuntil(b"\n")
             else:
@@ -100,6 +151,8 @@ async def _walk_chunked(
                 pending.append(data)
                 size += len(data)
                 if size >= RELAY_BLOCK or scanner.done:
+                    if clock is not None:
+                        clock.writing()
                     writer.write(b"".join(pending))
                     pending.clear()
                     size = 0
@@ -112,9 +165,11 @@ async def _walk_chunked(
         raise HttpError(400, "malformed chunked body: line too long") from None
 
 
-async def discard_request_body(reader: asyncio.StreamReader, req: RequestHead, limit: int) -> bool:
+async def discard_request_body(
+    reader: asyncio.StreamReader, req: RequestHead, limit: int, seconds: float
+) -> bool:
     """Skip an unread body after a deny so the connection stays usable; False when it is too
-    big (or unframed) to skip, and the connection must be closed instead."""
+    big (or unframed) to skip, or slower than `seconds`, and the connection must be closed."""
     if req.chunked or req.expect_continue:
         return False
     if not req.content_length:
@@ -122,8 +177,9 @@ async def discard_request_body(reader: asyncio.StreamReader, req: RequestHead, l
     if req.content_length > limit:
         return False
     try:
-        await reader.readexactly(req.content_length)
-    except asyncio.IncompleteReadError:
+        async with asyncio.timeout(seconds):
+            await reader.readexactly(req.content_length)
+    except (asyncio.IncompleteReadError, TimeoutError):
         return False
     return True
 

@@ -4,6 +4,11 @@ The proxy decides on what it parsed and dockerd acts on what *it* parses, so any
 the two could read differently is refused (400 and close) instead of being interpreted: bare LF
 or CR, obs-fold, odd header names, duplicate or non-numeric Content-Length, Content-Length with
 Transfer-Encoding, codings other than `chunked`, HTTP/2 and h2c, method-override headers.
+
+One reading: the proxy decides on one value of each header and query parameter, so a request
+that repeats either is refused. Go's `Header.Get` and `url.Values.Get` take the first copy,
+Podman's query decoder (gorilla/schema) the last and matches names case-insensitively, and
+dockerd's `ParseForm` merges a form-encoded body into the query; each would be a second reading.
 """
 
 from __future__ import annotations
@@ -37,6 +42,11 @@ HOP_BY_HOP = frozenset(
         b"content-length",
         b"http2-settings",
     }
+)
+# Repeats the daemon never sees (the proxy drops these hop-by-hop headers and writes its own)
+# and the proxy reads as a list. Every other header may appear once.
+REPEATABLE_HEADERS = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer"}
 )
 _METHOD_OVERRIDE = frozenset({b"x-http-method-override", b"x-http-method", b"x-method-override"})
 # Request headers the parser acts on; all others are only carried along.
@@ -175,7 +185,13 @@ def parse_request_head(head: bytes) -> RequestHead:
                 raise _bad("duplicate Host")
             seen_host = True
         elif lname == b"content-type":
-            req.content_type = value.decode("latin-1")
+            if not value.isascii():
+                # Go lower-cases and trims with Unicode rules ("İ" becomes "i"): keep to ASCII,
+                # where the proxy's reading of the media type is Go's.
+                raise _bad("non-ASCII Content-Type")
+            req.content_type = value.decode("ascii")
+    if len(fields) > 1 and len({name for name, _ in fields}) != len(fields):
+        _check_repeats(fields)
     if req.chunked and req.content_length is not None:
         raise _bad("both Content-Length and Transfer-Encoding")
     if req.version == "HTTP/1.0":
@@ -187,6 +203,15 @@ def parse_request_head(head: bytes) -> RequestHead:
     if req.method not in ALLOWED_METHODS:
         raise HttpError(405, f"method {req.method} is not allowed")
     return req
+
+
+def _check_repeats(fields: list[tuple[bytes, bytes]]) -> None:
+    seen: set[bytes] = set()
+    for lname, line in fields:
+        if lname in seen and lname not in REPEATABLE_HEADERS:
+            name = line.partition(b":")[0].decode("ascii")
+            raise _bad(f"repeated header {name}: send each header once")
+        seen.add(lname)
 
 
 def _diagnose(head: bytes) -> HttpError:
@@ -227,37 +252,85 @@ def _parse_request_line(line: bytes) -> RequestHead:
     )
 
 
+# Media types Go's ParseForm / ParseMultipartForm read into r.Form (dockerd's parameters).
+_FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 def is_form_body(content_type: str) -> bool:
     """Go's ParseForm reads url-encoded bodies into r.Form *ahead of* the query, so such a body
-    could change parameters the policy read from the query: refuse it."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/x-www-form-urlencoded"
+    could change parameters the policy read from the query: refuse it. The media type is found
+    as Go's mime.ParseMediaType finds it: up to ';', trimmed, lower-cased, whatever follows
+    (even invalid parameters, whose error dockerd ignores). Content-Type is ASCII here."""
+    media = content_type.split(";", 1)[0].strip(" \t").lower()
+    return media in _FORM_MEDIA_TYPES
 
 
-def parse_query(raw: str) -> dict[str, str]:
-    """Query parameters as dockerd's r.Form.Get sees them (first value wins). Anything Go would
-    parse differently (';' separators, bad escapes, non-UTF-8) is refused."""
+# Docker Engine API query parameters (all versions in docs) spelled with capitals; every other
+# parameter name is lower-case. Podman matches names case-insensitively, dockerd exactly.
+MIXED_CASE_PARAMS = frozenset(
+    {
+        "copyUIDGID",
+        "detachKeys",
+        "fromImage",
+        "fromSrc",
+        "insertDefaults",
+        "noOverwriteDirNonDir",
+        "registryAuthFrom",
+        "rotateManagerToken",
+        "rotateManagerUnlockKey",
+        "rotateWorkerToken",
+    }
+)
+
+
+_SPELLING = {name.lower(): name for name in MIXED_CASE_PARAMS}
+
+
+def _fold(key: str) -> str:
+    """The name Podman's decoder matches a key by: case-insensitive, and a '.' path in a key
+    is tried joined with '_' (so `ps.args` can reach `ps_args`)."""
+    return key.lower().replace(".", "_")
+
+
+def parse_query(raw: str, *, libpod: bool = False) -> dict[str, str]:
+    """Query parameters as both daemons see them, or 400. Go splits on '&' only and refuses
+    ';' (dockerd answers 400; Podman silently drops the pair), '+' is a space, a bad escape is
+    an error; Podman matches names ignoring case. So a name may appear once (after decoding
+    and case folding), must be ASCII, and on Docker API routes must be spelled as the API
+    spells it (lower-case, or one of MIXED_CASE_PARAMS), so that dockerd and Podman read the
+    same parameter the proxy read. Libpod routes (Podman only) skip the spelling rule."""
     if not raw:
         return {}
     if "%" not in raw and "+" not in raw and ";" not in raw:
-        fast: dict[str, str] = {}
+        pairs = []
         for pair in raw.split("&"):
             if pair:
                 key, _, value = pair.partition("=")
-                fast.setdefault(key, value)
-        return fast
-    if ";" in raw:
-        raise _bad("query contains ';'")
-    if _BAD_PERCENT.search(raw) is not None:
-        raise _bad("invalid percent-encoding in query")
-    try:
-        pairs = parse_qsl(raw, keep_blank_values=True, errors="strict", max_num_fields=1000)
-    except (ValueError, UnicodeDecodeError):
-        raise _bad("malformed query") from None
-    out: dict[str, str] = {}
-    for k, v in pairs:
-        out.setdefault(k, v)
-    return out
+                pairs.append((key, value))
+    else:
+        if ";" in raw:
+            raise _bad("query contains ';'")
+        if _BAD_PERCENT.search(raw) is not None:
+            raise _bad("invalid percent-encoding in query")
+        try:
+            pairs = parse_qsl(raw, keep_blank_values=True, errors="strict", max_num_fields=1000)
+        except (ValueError, UnicodeDecodeError):
+            raise _bad("malformed query") from None
+    _check_query_names(pairs, libpod)
+    return dict(pairs)
+
+
+def _check_query_names(pairs: list[tuple[str, str]], libpod: bool) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if not key.isascii():
+            raise _bad(f"query parameter name {key!r} is not ASCII")
+        folded = _fold(key)
+        if folded in seen:
+            raise _bad(f"repeated query parameter {key!r}: send each parameter once")
+        seen.add(folded)
+        if not libpod and key != _SPELLING.get(folded, folded):
+            raise _bad(f"query parameter {key!r} is not spelled as the Docker API spells it")
 
 
 # -- responses from the daemon ----------------------------------------------------------------

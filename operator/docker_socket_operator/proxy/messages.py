@@ -22,10 +22,15 @@ from docker_socket_operator.proxy.http1 import (
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
-async def read_request_head(reader: asyncio.StreamReader) -> bytes | None:
+async def read_request_head(
+    reader: asyncio.StreamReader,
+    deadline: asyncio.Timeout | None = None,
+    head_timeout: float = 0.0,
+) -> bytes | None:
     """Bytes up to and including the blank line (a bare-LF blank line ends it too, so that
     such a request is answered 400 at once rather than waited on). None on EOF before a
-    request begins."""
+    request begins. With `deadline` (the idle wait for a kept-alive connection's next
+    request), the rest of the head must follow its first line within `head_timeout`."""
     try:
         line = await reader.readuntil(b"\n")
     except asyncio.IncompleteReadError:
@@ -41,6 +46,8 @@ async def read_request_head(reader: asyncio.StreamReader) -> bytes | None:
         if len(line) + rest > HEAD_LIMIT:
             raise HttpError(431, "request header fields too large")
         return line + await reader.readexactly(rest)
+    if deadline is not None:  # only a head that did not come in one piece needs the timer moved
+        deadline.reschedule(asyncio.get_running_loop().time() + head_timeout)
     parts = [line]
     total = len(line)
     try:
@@ -56,6 +63,11 @@ async def read_request_head(reader: asyncio.StreamReader) -> bytes | None:
         raise HttpError(400, "connection closed inside the request head") from None
     except asyncio.LimitOverrunError:
         raise HttpError(431, "request header fields too large") from None
+
+
+def buffered(reader: asyncio.StreamReader) -> bool:
+    """Whether the client has sent bytes not read yet (a request begun)."""
+    return bool(reader._buffer)  # type: ignore[attr-defined]
 
 
 def _head_rest(reader: asyncio.StreamReader) -> int:

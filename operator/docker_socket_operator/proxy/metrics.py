@@ -21,6 +21,8 @@ class Metrics:
         self.open_connections = 0
         self.connections_total = 0
         self.upstream_errors = 0
+        self.connections_refused = 0  # over a connection cap (503)
+        self.timeouts = 0  # request heads or bodies not received in time
         self.reloads: dict[str, int] = {"success": 0, "failure": 0}
         self.policy_generation = 0
         self.policy_hash = ""
@@ -58,6 +60,12 @@ class Metrics:
             f"# HELP {p}_connections_total Client connections accepted.",
             f"# TYPE {p}_connections_total counter",
             f"{p}_connections_total {self.connections_total}",
+            f"# HELP {p}_connections_refused_total Connections over a connection cap (503).",
+            f"# TYPE {p}_connections_refused_total counter",
+            f"{p}_connections_refused_total {self.connections_refused}",
+            f"# HELP {p}_client_timeouts_total Request heads or bodies not received in time.",
+            f"# TYPE {p}_client_timeouts_total counter",
+            f"{p}_client_timeouts_total {self.timeouts}",
             f"# HELP {p}_upstream_errors_total Daemon connections that failed.",
             f"# TYPE {p}_upstream_errors_total counter",
             f"{p}_upstream_errors_total {self.upstream_errors}",

@@ -53,7 +53,9 @@ from docker_socket_operator.proxy.http1 import (
     parse_query,
     parse_request_head,
 )
+from docker_socket_operator.proxy.limits import ConnectionCounter, Limits
 from docker_socket_operator.proxy.messages import (
+    buffered,
     decode_json,
     json_bytes,
     read_request_head,
@@ -78,28 +80,46 @@ Resolved = ContainerFacts | tuple[ResponseHead, bytes]
 
 class ProxyServer:
     def __init__(
-        self, pool: UpstreamPool, holder: PolicyHolder, audit: AuditLog, metrics: Metrics
+        self,
+        pool: UpstreamPool,
+        holder: PolicyHolder,
+        audit: AuditLog,
+        metrics: Metrics,
+        limits: Limits | None = None,
     ) -> None:
         self.pool = pool
         self.holder = holder
         self.audit = audit
         self.metrics = metrics
+        self.limits = limits or Limits()
+        self.connections = ConnectionCounter(self.limits)
 
     async def handle_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         metrics = self.metrics
+        limits = self.limits
+        transport = writer.transport
+        peer = transport.get_extra_info("peername")
+        ip = peer[0] if isinstance(peer, tuple) else None
+        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
+        refused = self.connections.admit(ip)
+        if refused is not None:
+            # Answered without reading: the caps exist so that a flood costs nothing more.
+            metrics.connections_refused += 1
+            rec = AuditRecord(client, "", "", time.perf_counter(), "connection", "reject")
+            self._refuse(writer, rec, HttpError(503, refused))
+            writer.close()
+            return
         metrics.open_connections += 1
         metrics.connections_total += 1
-        transport = writer.transport
         transport.set_write_buffer_limits(high=CLIENT_WRITE_HIGH)
-        peer = transport.get_extra_info("peername")
-        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
         try:
+            first = True
             while True:
                 started = time.perf_counter()
                 try:
-                    head = await read_request_head(reader)
+                    head = await self._next_head(reader, first)
                     if head is None:
                         break
                     req = parse_request_head(head)
@@ -107,17 +127,48 @@ class ProxyServer:
                     rec = AuditRecord(client, "", "", started, "malformed", "reject", "", e.message)
                     self._refuse(writer, rec, e)
                     break
+                # Once a request is being served no timer runs on the client: streams (events,
+                # logs follow, attach, exec) are exempt once started.
                 if not await self.handle_request(req, reader, writer, client, time.perf_counter()):
                     break
-            await writer.drain()
+                first = False
+            async with asyncio.timeout(limits.body_timeout):
+                await writer.drain()
         except (ConnectionError, OSError, asyncio.IncompleteReadError, UpstreamProtocolError):
             pass
+        except TimeoutError:
+            pass  # a client that does not read its last answer
         except asyncio.CancelledError:
             pass  # shutdown: the listener is closing, nothing awaits this handler
         finally:
             metrics.open_connections -= 1
+            self.connections.release(ip)
             with contextlib.suppress(Exception):
                 writer.close()
+
+    async def _next_head(self, reader: asyncio.StreamReader, first: bool) -> bytes | None:
+        """The next request head: a connection's first within the head timeout of its start;
+        a later one within the idle timeout, and then its head within the head timeout of its
+        first line. None: the client closed, or stayed idle."""
+        limits = self.limits
+        try:
+            async with asyncio.timeout(
+                limits.head_timeout if first else limits.idle_timeout
+            ) as deadline:
+                due = deadline.when()
+                return await read_request_head(
+                    reader, None if first else deadline, limits.head_timeout
+                )
+        except TimeoutError:
+            if not first and deadline.when() == due and not buffered(reader):
+                return None  # idle between requests: close quietly, as HAProxy does
+            self.metrics.timeouts += 1
+            raise HttpError(
+                408, f"request head not received within {limits.head_timeout:g} seconds"
+            ) from None
+
+    async def _discard(self, reader: asyncio.StreamReader, req: RequestHead) -> bool:
+        return await discard_request_body(reader, req, DISCARD_LIMIT, self.limits.body_timeout)
 
     def _refuse(self, writer: asyncio.StreamWriter, rec: AuditRecord, e: HttpError) -> None:
         rec.status = e.status
@@ -179,7 +230,7 @@ class ProxyServer:
             raise HttpError(400, f"bad request target: {e}") from None
         if req.has_body and is_form_body(req.content_type):
             raise HttpError(400, "form-encoded bodies are not accepted")
-        query = parse_query(target.query)
+        query = parse_query(target.query, libpod=target.libpod)
         matched = match_operation(req.method, target.api_path)
         op = matched.op if matched is not None else None
         params: Mapping[str, str] = matched.params if matched is not None else {}
@@ -190,7 +241,9 @@ class ProxyServer:
         if op is not None and req.has_body and policy.needs_body(op):
             if req.expect_continue:
                 writer.write(CONTINUE)
-            body_raw = await read_request_body(reader, req, policy.max_body)
+            body_raw = await read_request_body(
+                reader, req, policy.max_body, self.limits.body_timeout
+            )
             if body_raw.strip():
                 try:
                     body = decode_docker_json(body_raw)
@@ -233,9 +286,7 @@ class ProxyServer:
         if not decision.allow:
             rec.decision = "deny"
             rec.status = 403
-            keep = req.keep_alive and (
-                body_raw is not None or await discard_request_body(reader, req, DISCARD_LIMIT)
-            )
+            keep = req.keep_alive and (body_raw is not None or await self._discard(reader, req))
             self.audit.finish(rec, policy.audit)
             writer.write(
                 json_error(
@@ -292,9 +343,7 @@ class ProxyServer:
         rec.decision = "unresolved"
         rec.status = resp.status
         rec.reason = "target container not found" if resp.status == 404 else "inspect failed"
-        keep = req.keep_alive and (
-            body_raw is not None or await discard_request_body(reader, req, DISCARD_LIMIT)
-        )
+        keep = req.keep_alive and (body_raw is not None or await self._discard(reader, req))
         self.audit.finish(rec, policy.audit)
         if req.method == "HEAD":
             raw = b""
@@ -355,7 +404,7 @@ class ProxyServer:
         if streamed:
             if req.expect_continue:
                 writer.write(CONTINUE)
-            await stream_request_body(reader, req, conn.writer)
+            await stream_request_body(reader, req, conn.writer, self.limits.body_timeout)
         return await conn.read_head(req.method)
 
     async def _respond(
