@@ -277,6 +277,7 @@ class ProxyServer:
             body=body,
             container=container,
             libpod=target.libpod,
+            engine=self.pool.engine if body is None else await self.pool.current_engine(),
         )
         decision = decide(policy, facts)
         if missing_hidden and decision.allow:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 from typing import cast
 
+from docker_socket_operator.policy.engines import classify_engine
+from docker_socket_operator.policy.types import Engine
 from docker_socket_operator.proxy.chunked import ChunkError, ChunkScanner
 from docker_socket_operator.proxy.http1 import (
     Framing,
@@ -23,6 +27,7 @@ from docker_socket_operator.proxy.http1 import (
 UPSTREAM_READ_LIMIT = 1 << 20  # StreamReader buffer limit (and max response head)
 RESPONSE_HEAD_LIMIT = 256 * 1024
 MAX_IDLE = 64
+ENGINE_TIMEOUT = 10.0  # seconds for /_ping + /version when identifying the engine
 
 
 class UpstreamUnavailable(Exception):
@@ -290,6 +295,13 @@ class UpstreamPool:
         self.socket_path = socket_path
         self.max_idle = max_idle
         self._idle: list[UpstreamConnection] = []
+        # Which engine answers on the socket (policy/engines.py): asked at start and again
+        # whenever the daemon was unreachable or its socket file was replaced (a restart, or
+        # another engine); "unknown" (the strictest checks) until an answer is clear.
+        self.engine: Engine = "unknown"
+        self._engine_socket: tuple[int, int] | None = None
+        self._engine_stale = True
+        self._engine_lock = asyncio.Lock()
 
     def take_idle(self) -> UpstreamConnection | None:
         """A kept-alive connection, if one is idle (it may have gone stale meanwhile: a request
@@ -316,9 +328,12 @@ class UpstreamPool:
         try:
             transport, _ = await loop.create_unix_connection(lambda: protocol, self.socket_path)
         except OSError as e:
+            self._engine_stale = True
             raise UpstreamUnavailable(
                 f"Docker daemon unavailable at {self.socket_path}: {e.strerror or e}"
             ) from e
+        if not self._engine_stale and self._socket_identity() != self._engine_socket:
+            self._engine_stale = True
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         return UpstreamConnection(reader, writer, protocol)
 
@@ -358,3 +373,51 @@ class UpstreamPool:
             self.release(conn, resp.reusable)
             return resp, body
         raise AssertionError("unreachable")
+
+    def _socket_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.socket_path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    async def current_engine(self) -> Engine:
+        """The engine behind the socket, asked again first when the last answer is stale."""
+        if self._engine_stale:
+            async with self._engine_lock:
+                if self._engine_stale:
+                    await self.detect_engine()
+        return self.engine
+
+    async def detect_engine(self) -> Engine:
+        """Ask /_ping (headers) and /version (components); "unknown" when either fails."""
+        identity = self._socket_identity()
+        try:
+            async with asyncio.timeout(ENGINE_TIMEOUT):
+                ping, _ = await self.simple_get("/_ping", 4096, fresh=True)
+                resp, raw = await self.simple_get("/version", 1 << 20)
+            version = json.loads(raw) if resp.status == 200 else None
+        except (
+            UpstreamUnavailable,
+            UpstreamProtocolError,
+            ConnectionError,
+            ValueError,
+            TimeoutError,
+        ):
+            self.engine = "unknown"
+            self._engine_stale = True
+            return self.engine
+        self.engine = classify_engine(response_headers(ping.raw), version)
+        self._engine_socket = identity
+        self._engine_stale = False
+        return self.engine
+
+
+def response_headers(head: bytes) -> dict[str, str]:
+    """A response head's fields by lower-case name (the last of a repeated one)."""
+    fields: dict[str, str] = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep:
+            fields[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+    return fields
