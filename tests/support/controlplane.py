@@ -364,8 +364,32 @@ class ControlPlane:
             # shutdown timeout (matters for restart_apiserver()).
             "--shutdown-watch-termination-grace-period=2s",
             "--profiling=false",
+            # Every request of a ServiceAccount (the operator under test): what RBAC it needs.
+            f"--audit-policy-file={self._audit_policy()}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-mode=blocking",
             "--v=1",
         ]
+
+    @property
+    def audit_log(self) -> Path:
+        return self.logdir / "audit.log"
+
+    def _audit_policy(self) -> Path:
+        path = self.workdir / "audit-policy.yaml"
+        path.write_text(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
+            "rules:\n  - level: Metadata\n    userGroups: [system:serviceaccounts]\n"
+            "  - level: None\n"
+        )
+        return path
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The audit log's events so far (requests made with ServiceAccount tokens)."""
+        if not self.audit_log.exists():
+            return []
+        lines = self.audit_log.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
     def _kcm_args(self) -> list[str]:
         p = self.pki

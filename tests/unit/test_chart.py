@@ -104,6 +104,7 @@ def test_defaults_render_the_operator_with_leader_election(helm: str) -> None:
     kinds = by_kind(docs)
     rbac = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
     assert sorted(kinds) == sorted([*rbac, "Deployment", "PodDisruptionBudget"])
+    assert len(kinds["Role"]) == len(kinds["RoleBinding"]) == 2  # own namespace, the Lease
     (deploy,) = kinds["Deployment"]
     assert deploy["spec"]["replicas"] == 2
     pod = deploy["spec"]["template"]["spec"]
@@ -112,7 +113,10 @@ def test_defaults_render_the_operator_with_leader_election(helm: str) -> None:
     assert c["image"] == f"docker-socket-operator:{__version__}"
     assert c["args"][0] == "operator"
     assert f"--image=docker-socket-operator:{__version__}" in c["args"]
-    assert "--lease-name=dso-docker-socket-operator" in c["args"]
+    assert "--lease-name=dso-dockersocket.io-operator" in c["args"]
+    assert "--lease-namespace=kube-system" in c["args"]
+    assert "--controller-name=dockersocket.io/operator" in c["args"]
+    assert "--no-default-controller" not in c["args"]
     assert not any(a.startswith("--monitoring-") for a in c["args"])
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"]}
     assert env == {"POD_NAMESPACE": "metadata.namespace", "POD_NAME": "metadata.name"}
@@ -135,6 +139,8 @@ def test_every_namespaced_object_lands_in_the_release_namespace(helm: str) -> No
     for doc in template(helm, *ALL_ON):
         if doc["kind"] in ("ClusterRole", "ClusterRoleBinding", "Namespace"):
             assert "namespace" not in doc["metadata"]
+        elif doc["metadata"]["name"].endswith("-leader"):  # the shared Lease's Role
+            assert doc["metadata"]["namespace"] == "kube-system", doc["kind"]
         else:
             assert doc["metadata"]["namespace"] == "dso", doc["kind"]
 
@@ -250,23 +256,27 @@ CLUSTER_RULES = [
     {"apiGroups": ["dockersocket.io"], "resources": ["dockersocketpolicies"],
      "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": ["dockersocket.io"], "resources": ["dockersocketpolicies/status"],
-     "verbs": ["get", "patch", "update"]},
+     "verbs": ["patch"]},
     {"apiGroups": ["dockersocket.io"], "resources": ["dockersocketpolicies/finalizers"],
      "verbs": ["update"]},
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
-     "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]  # fmt: skip
 
 
 def test_rbac_is_least_privilege(helm: str) -> None:
     kinds = by_kind(template(helm))
     (cr,) = kinds["ClusterRole"]
-    (role,) = kinds["Role"]
-    # Cluster-wide: only the policies (no create/delete: users own them), read-only
-    # namespaces and CRDs, events. Everything it writes otherwise is in its own namespace.
+    role, leader = kinds["Role"]
+    # Cluster-wide: only the policies (no create/delete: users own them), listing nodes,
+    # events. Everything it writes otherwise is in its own namespace, and the Lease.
     assert cr["rules"] == CLUSTER_RULES
+    assert leader["metadata"]["namespace"] == "kube-system"
+    assert leader["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "resourceNames": ["dso-dockersocket.io-operator"], "verbs": ["get", "update"]},
+    ]  # fmt: skip
     for rule in cr["rules"] + role["rules"]:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
         assert "secrets" not in rule["resources"], rule
@@ -277,7 +287,7 @@ def test_rbac_is_least_privilege(helm: str) -> None:
         if {"create", "update", "patch", "delete"} & set(rule["verbs"])
         for res in rule["resources"]
     }
-    assert writable == {"configmaps", "services", "daemonsets", "networkpolicies", "leases"}
+    assert writable == {"configmaps", "services", "daemonsets", "networkpolicies"}
     assert role["metadata"]["namespace"] == "dso"
     for binding in kinds["ClusterRoleBinding"] + kinds["RoleBinding"]:
         assert binding["subjects"] == [
@@ -394,3 +404,13 @@ def test_kubeconform_strict_when_it_can_run_offline() -> None:
         print("\n[skip] kubeconform cannot download its schemas (offline)")
         pytest.skip("kubeconform cannot download schemas offline; see test_helm_install.py")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_second_install_with_its_own_controller_name(helm: str) -> None:
+    docs = template(helm, "controllerName=example.com/ci", "defaultController=false")
+    c = operator_container(docs)
+    assert "--controller-name=example.com/ci" in c["args"]
+    assert "--no-default-controller" in c["args"]
+    assert "--lease-name=dso-example.com-ci" in c["args"]
+    with pytest.raises(ValueError, match="controllerName"):
+        template(helm, "controllerName=no-slash", check=False)

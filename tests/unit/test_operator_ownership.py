@@ -6,20 +6,20 @@ from typing import Any
 
 from docker_socket_operator.controller.ownership import field_paths, foreign_fields, take_over
 
-OURS = {
+OURS: dict[str, Any] = {
     "manager": "docker-socket-operator",
     "operation": "Apply",
     "apiVersion": "apps/v1",
     "fieldsType": "FieldsV1",
     "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {}}}}},
 }
-STATUS = {
+STATUS: dict[str, Any] = {
     "manager": "kube-controller-manager",
     "operation": "Update",
     "subresource": "status",
     "fieldsV1": {"f:status": {"f:numberReady": {}}},
 }
-EDIT = {
+EDIT: dict[str, Any] = {
     "manager": "kubectl-edit",
     "operation": "Update",
     "fieldsV1": {
@@ -69,3 +69,11 @@ def test_take_over_gives_our_entry_every_main_field_and_keeps_status() -> None:
     assert ours["manager"] == "docker-socket-operator" and ours["operation"] == "Apply"
     pod = ours["fieldsV1"]["f:spec"]["f:template"]["f:spec"]
     assert set(pod) == {"f:containers", "f:hostPID", "f:volumes"}
+
+
+def test_fields_we_own_too_are_not_drift() -> None:
+    # A GitOps tool applied a rendered child: it co-owns our fields with the same values.
+    gitops = {**OURS, "manager": "argocd", "fieldsV1": OURS["fieldsV1"]}
+    assert foreign_fields(_obj(OURS, STATUS, gitops)) is None
+    foreign = foreign_fields(_obj(OURS, gitops, EDIT))
+    assert foreign is not None and "f:containers" not in str(foreign)

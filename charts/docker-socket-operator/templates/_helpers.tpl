@@ -51,7 +51,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{- define "dso.leaseName" -}}
-{{- default (include "dso.fullname" .) .Values.leaderElection.leaseName -}}
+{{- default (printf "dso-%s" (.Values.controllerName | replace "/" "-" | lower)) .Values.leaderElection.leaseName -}}
 {{- end -}}
 
 {{/* {a: b, c: d} -> "a=b,c=d" (the operator's K=V[,K=V] selector flags), keys sorted. */}}

@@ -33,17 +33,36 @@ def union(a: FieldSet, b: FieldSet) -> FieldSet:
     return out
 
 
-def foreign_fields(live: dict[str, Any]) -> FieldSet | None:
-    """Fields of the main resource some other manager owns (None: there are none).
+def difference(a: FieldSet, b: FieldSet) -> FieldSet:
+    """The fields of `a` that `b` does not have."""
+    out: FieldSet = {}
+    for key, sub in a.items():
+        if key not in b:
+            out[key] = sub
+            continue
+        rest = difference(sub or {}, b[key] or {}) if isinstance(sub, dict) else {}
+        if rest:
+            out[key] = rest
+    return out
 
-    An object with no apply entry of ours at all (managedFields reset by someone) counts as
-    drift too: nothing would tell our next apply which fields to remove.
+
+def foreign_fields(live: dict[str, Any]) -> FieldSet | None:
+    """Fields of the main resource only other managers own (None: there are none).
+
+    A field we own too is not drift: another manager applied the same value (a GitOps tool
+    that committed a rendered child co-owns it). A different value would have taken the
+    field from us. An object with no apply entry of ours at all (managedFields reset by
+    someone) counts as drift too: nothing would tell our next apply what to remove.
     """
     entries = _main_entries(live)
-    foreign: FieldSet = {}
+    ours: FieldSet = {}
+    theirs: FieldSet = {}
     for entry in entries:
-        if not _ours(entry):
-            foreign = union(foreign, entry.get("fieldsV1") or {})
+        if _ours(entry):
+            ours = union(ours, entry.get("fieldsV1") or {})
+        else:
+            theirs = union(theirs, entry.get("fieldsV1") or {})
+    foreign = difference(theirs, ours)
     if foreign or not any(_ours(e) for e in entries):
         return foreign
     return None
