@@ -181,7 +181,10 @@ class ExecConstraints(Model):
     privileged: bool = False
     users: list[str] = Field(
         default_factory=list,
-        description="Users an exec may name (its User field); an exec without User runs as the container's own user.",
+        description=(
+            "Users an exec may name (its User field, as sent: `0`, `app`, `1000:1000`); empty"
+            " names none and `*` any. An exec without User runs as the container's own user."
+        ),
     )
 
 
@@ -253,7 +256,7 @@ class DockerSocketPolicySpec(Model):
     )
     controllerName: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
+        pattern=r"^[a-z0-9][a-z0-9.-]*/[A-Za-z0-9][A-Za-z0-9._-]*$",
         max_length=253,
         description=(
             "The operator install that serves this policy (its controllerName); unset: the "
