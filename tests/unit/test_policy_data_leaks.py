@@ -154,10 +154,13 @@ def test_create_volume_names_reads_binds_and_mounts_both_places() -> None:
 
 def test_error_texts_that_name_other_objects_are_detected() -> None:
     conflict = b'{"message":"Conflict. The container name \\"/x\\" is already in use by container \\"%s\\"."}'
-    assert error_names_hidden(conflict % HIDDEN.encode(), set())
-    assert not error_names_hidden(conflict % SEEN.encode(), {SEEN})
-    assert error_names_hidden(b'{"message":"in use - [%s]"}' % HIDDEN[:12].encode(), {SEEN})
-    assert not error_names_hidden(b'{"message":"get nope: no such volume"}', set())
+    assert error_names_hidden(conflict % HIDDEN.encode(), "/containers/create?name=x", "")
+    assert not error_names_hidden(conflict % SEEN.encode(), "/containers/x/rename", SEEN)
+    assert not error_names_hidden(conflict % SEEN[:12].encode(), "/x", SEEN)
+    in_use = b'{"message":"in use - [%s]"}' % HIDDEN[:12].encode()
+    assert error_names_hidden(in_use, f"/volumes/v?x={HIDDEN[:11]}", SEEN)
+    assert not error_names_hidden(in_use, f"/exec/{HIDDEN[:12]}/json", "")  # the client's own
+    assert not error_names_hidden(b'{"message":"get nope: no such volume"}', "/volumes/nope", "")
 
 
 def test_events_about_other_objects_follow_the_container_they_name() -> None:
@@ -180,3 +183,8 @@ def test_events_about_other_objects_follow_the_container_they_name() -> None:
     assert not visible(ev("container", late, name="late", team="web"))
     assert not visible(ev("network", "n" * 64, container=late))
     assert not visible("junk")
+    assert not visible(ev("volume", "secret-data"))  # only a hidden container uses it
+    assert not visible(ev("volume", "", name="secret-data"))  # Podman's shape
+    assert visible(ev("volume", "shared")) and visible(ev("volume", "brand-new"))
+    assert not visible(ev("volume", "brand-new", container=late))
+    assert not visible(ev("volume", "brand-new"))  # now it is used by a hidden one only

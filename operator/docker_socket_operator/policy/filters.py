@@ -7,7 +7,7 @@ These read dockerd's JSON answers, whose keys are exactly as Docker writes them 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,22 +215,27 @@ def create_volume_names(body: Any) -> list[str]:
     return [n for n in _mounted_names(body) + _mounted_names(body.get("hostconfig")) if n]
 
 
-def error_names_hidden(raw: bytes, known: Collection[str]) -> bool:
+def error_names_hidden(raw: bytes, sent: str, own_id: str) -> bool:
     """Whether a daemon error body may name an object the client cannot see: any run of 12 or
-    more hex digits (container, network, image IDs) that the client did not send itself or that
-    is not the container its request was decided on."""
+    more hex digits (container, network, volume users, image IDs) other than one the client
+    sent itself (`sent`: its request target) or the ID of the container it was allowed to act on."""
     text = raw.decode("utf-8", "replace")
-    return any(run not in known for run in _HEX_RUN.findall(text))
+    mine = set(_HEX_RUN.findall(sent))
+    return any(
+        run not in mine and not (own_id and own_id.startswith(run))
+        for run in _HEX_RUN.findall(text)
+    )
 
 
 class EventVisibility:
     """The events filter. Container events: by the container's name and labels (its attributes).
     Events about other objects (volume mount, network connect...) that name a container, in
     `Attributes.container` or, as Podman does, as their actor: only when that container is
-    visible. Which IDs are visible is learnt from the container list taken when the stream
-    opens and kept up to date from container events (a create comes before any mount)."""
+    visible. Volume events also follow the volume's users, like volume_visible(). Which IDs
+    are visible, and who mounts what, is learnt from the container list taken when the stream
+    opens and kept up to date from the stream itself (a create comes before any mount)."""
 
-    __slots__ = ("_known", "_policy")
+    __slots__ = ("_known", "_policy", "_users")
 
     def __init__(self, policy: CompiledPolicy, containers: list[Any]) -> None:
         self._policy = policy
@@ -242,6 +247,7 @@ class EventVisibility:
             for item in containers
             if isinstance(item, dict) and isinstance(item.get("Id"), str)
         }
+        self._users = volume_users(containers)
 
     def __call__(self, event: Any) -> bool:
         if not isinstance(event, dict):
@@ -257,7 +263,15 @@ class EventVisibility:
             if isinstance(ident, str):
                 self._known[ident] = visible
             return visible
-        named = _labels(actor.get("Attributes")).get("container")
+        attributes = _labels(actor.get("Attributes"))
+        named = attributes.get("container")
+        if kind == "volume":
+            volume = actor.get("ID") or attributes.get("name")  # Podman: ID "", name in attributes
+            users = self._users.setdefault(str(volume), set())
+            if named is not None:
+                users.add(str(named))
+            if users and not any(self._known.get(u, False) for u in users):
+                return False
         if named is not None and not self._known.get(str(named), False):
             return False  # names a hidden container, or one this stream never saw
         return not any(

@@ -20,17 +20,20 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from docker_socket_operator.catalogue.operations import match_operation
+from docker_socket_operator.catalogue.operations import link_parent, match_operation
 from docker_socket_operator.catalogue.paths import parse_target
 from docker_socket_operator.catalogue.types import BadTarget, Operation
 from docker_socket_operator.policy.body import decode_docker_json
 from docker_socket_operator.policy.compile import CompiledPolicy
 from docker_socket_operator.policy.decide import NOT_VISIBLE, decide
 from docker_socket_operator.policy.filters import (
+    ANSWER_FILTERS,
+    WITHHELD,
+    EventVisibility,
     container_facts_from_inspect,
-    event_visible,
-    filter_container_list,
-    redact_container_inspect,
+    create_volume_names,
+    error_names_hidden,
+    volume_visible,
 )
 from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision, RequestFacts
 from docker_socket_operator.proxy.audit import AuditLog, AuditRecord, log_event
@@ -235,6 +238,8 @@ class ProxyServer:
         op = matched.op if matched is not None else None
         params: Mapping[str, str] = matched.params if matched is not None else {}
         rec.operation = op.name if op is not None else ("libpod" if target.libpod else "unknown")
+        if req.upgrade_websocket and (op is None or op.name != "containers.attach-websocket"):
+            raise HttpError(400, "a websocket upgrade is only accepted on containers/{id}/attach/ws")
 
         body_raw: bytes | None = None
         body: Any = None
@@ -254,7 +259,8 @@ class ProxyServer:
         api_path: str | None = None
         missing_hidden = False
         if op is not None and policy.needs_container(op):
-            resolved = await self._resolve_container(op, params)
+            parent = link_parent(op, params, query)
+            resolved = await self._resolve_container(op, parent or params.get("id", ""))
             if isinstance(resolved, tuple):
                 if resolved[0].status != 404 or policy.visibility is None:
                     return await self._relay_daemon_answer(
@@ -265,7 +271,8 @@ class ProxyServer:
                 missing_hidden = True
             else:
                 container = resolved
-                if op.target == "container":
+                # dockerd finds a link by its name only: a link removal goes on by name.
+                if op.target == "container" and parent is None:
                     api_path = rewrite_path(op.template, params, container.id)
 
         facts = RequestFacts(
@@ -282,6 +289,10 @@ class ProxyServer:
         decision = decide(policy, facts)
         if missing_hidden and decision.allow:
             decision = Decision(False, "visibility", NOT_VISIBLE)
+        if decision.allow and op is not None and policy.visibility is not None:
+            hidden = await self._hidden_volume(policy, op, params, body)
+            if hidden is not None:
+                return await self._answer(req, reader, writer, rec, policy, hidden, body_raw)
         rec.rule = decision.rule
         rec.reason = decision.reason
         if not decision.allow:
@@ -300,18 +311,19 @@ class ProxyServer:
         head = upstream_request_head(
             req, target, api_path, None if body_raw is None else len(body_raw), hijack
         )
-        return await self._forward(policy, req, op, reader, writer, rec, head, body_raw)
+        own_id = container.id if container is not None else ""
+        return await self._forward(policy, req, op, reader, writer, rec, head, body_raw, own_id)
 
-    async def _resolve_container(self, op: Operation, params: Mapping[str, str]) -> Resolved:
+    async def _resolve_container(self, op: Operation, ref: str) -> Resolved:
         """The container a request is about, by inspecting it upstream (an exec ID is mapped
-        to its container first); the daemon's own non-200 answer is returned as is."""
-        ref = params.get("id") or params.get("name") or ""
+        to its container first); the daemon's own non-200 answer is returned as is. A ref
+        may hold '/' (a legacy link name), as dockerd's `{name:.*}` routes allow."""
         if op.target == "exec":
-            resp, raw = await self.pool.simple_get(f"/exec/{quote(ref, safe='')}/json")
+            resp, raw = await self.pool.simple_get(f"/exec/{quote(ref, safe='/')}/json")
             if resp.status != 200:
                 return resp, raw
             ref = str(self._json(raw).get("ContainerID", ""))
-        resp, raw = await self.pool.simple_get(f"/containers/{quote(ref, safe='')}/json")
+        resp, raw = await self.pool.simple_get(f"/containers/{quote(ref, safe='/')}/json")
         if resp.status != 200:
             return resp, raw
         try:
@@ -328,6 +340,69 @@ class ProxyServer:
         if not isinstance(doc, dict):
             raise UpstreamProtocolError("daemon answered an inspect with a non-object")
         return doc
+
+    async def _containers(self) -> list[Any]:
+        """Every container on the daemon, as its list shows them (names, labels, mounts)."""
+        resp, raw = await self.pool.simple_get("/containers/json?all=1", FILTER_LIMIT)
+        items = decode_json(raw) if resp.status == 200 else None
+        if not isinstance(items, list):
+            raise UpstreamProtocolError(f"container list failed (status {resp.status})")
+        return items
+
+    async def _hidden_volume(
+        self, policy: CompiledPolicy, op: Operation, params: Mapping[str, str], body: Any
+    ) -> HttpError | None:
+        """Under visibility a named volume that only hidden containers use does not exist for
+        the client: a volume call on it gets the same 404 as a missing volume, and a create
+        may not mount it or take its name."""
+        if op.target == "volume":
+            name = params.get("name", "")
+            resp, _ = await self.pool.simple_get(f"/volumes/{quote(name, safe='')}")
+            if resp.status == 404 or (
+                resp.status == 200 and not volume_visible(policy, name, await self._containers())
+            ):
+                return HttpError(404, f"get {name}: no such volume", close=False)
+            return None
+        if op.name == "containers.create":
+            names = create_volume_names(body)
+        elif op.name == "volumes.create" and isinstance(body, dict):
+            names = [n for n in (body.get("name"),) if isinstance(n, str) and n]
+        else:
+            return None
+        containers = await self._containers() if names else []
+        for name in names:
+            if not volume_visible(policy, name, containers):
+                return HttpError(
+                    403, f"blocked by policy: volume {name!r} is not visible to this client"
+                )
+        return None
+
+    async def _answer(
+        self,
+        req: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        rec: AuditRecord,
+        policy: CompiledPolicy,
+        answer: HttpError,
+        body_raw: bytes | None,
+    ) -> bool:
+        """An allowed request that the data it touches refuses (a hidden volume)."""
+        rec.decision = "deny"
+        rec.rule = "visibility"
+        rec.status = answer.status
+        rec.reason = answer.message
+        keep = req.keep_alive and (body_raw is not None or await self._discard(reader, req))
+        self.audit.finish(rec, policy.audit)
+        writer.write(json_error(answer.status, answer.message, close=not keep))
+        return keep
+
+    def _withheld(self, policy: CompiledPolicy, req: RequestHead, raw: bytes, own_id: str) -> bytes:
+        """A daemon error body, or WITHHELD when under visibility it may name a hidden object
+        (a name conflict with a hidden container, the users of a volume...)."""
+        if policy.visibility is None or not error_names_hidden(raw, req.target, own_id):
+            return raw
+        return json_bytes({"message": WITHHELD})
 
     async def _relay_daemon_answer(
         self,
@@ -346,8 +421,7 @@ class ProxyServer:
         rec.reason = "target container not found" if resp.status == 404 else "inspect failed"
         keep = req.keep_alive and (body_raw is not None or await self._discard(reader, req))
         self.audit.finish(rec, policy.audit)
-        if req.method == "HEAD":
-            raw = b""
+        raw = b"" if req.method == "HEAD" else self._withheld(policy, req, raw, "")
         writer.write(resp.rebuilt(len(raw)) + raw)
         return keep
 
@@ -361,6 +435,7 @@ class ProxyServer:
         rec: AuditRecord,
         head: bytes,
         body_raw: bytes | None,
+        own_id: str = "",
     ) -> bool:
         streamed = body_raw is None and req.has_body
         conn = self.pool.take_idle()
@@ -386,7 +461,7 @@ class ProxyServer:
             conn.close()
             raise
         try:
-            return await self._respond(policy, req, op, reader, writer, rec, conn, resp)
+            return await self._respond(policy, req, op, reader, writer, rec, conn, resp, own_id)
         except BaseException:
             conn.close()
             raise
@@ -418,6 +493,7 @@ class ProxyServer:
         rec: AuditRecord,
         conn: UpstreamConnection,
         resp: ResponseHead,
+        own_id: str = "",
     ) -> bool:
         rec.status = resp.status
         name = op.name if op is not None else ""
@@ -433,28 +509,23 @@ class ProxyServer:
             conn.close()
             return False
         filtered = resp.status == 200 and req.method == "GET"
-        if filtered and name == "containers.list" and policy.filters_containers:
-            items = decode_json(await conn.read_body(resp, FILTER_LIMIT))
-            out = json_bytes(
-                filter_container_list(policy, items) if isinstance(items, list) else []
-            )
-            self.audit.finish(rec, policy.audit)
-            writer.write(resp.rebuilt(len(out)) + out)
-            clean = True
-        elif filtered and name == "containers.inspect" and policy.redact_env:
-            out = json_bytes(
-                redact_container_inspect(
-                    policy, decode_json(await conn.read_body(resp, FILTER_LIMIT))
-                )
-            )
+        answer_filter = ANSWER_FILTERS.get(name) if filtered else None
+        if answer_filter is not None and answer_filter.applies(policy):
+            doc = decode_json(await conn.read_body(resp, FILTER_LIMIT))
+            containers = await self._containers() if answer_filter.needs_containers else []
+            out = json_bytes(answer_filter.rewrite(policy, doc, containers))
             self.audit.finish(rec, policy.audit)
             writer.write(resp.rebuilt(len(out)) + out)
             clean = True
         elif filtered and name == "system.events" and policy.filters_containers:
+            visible = EventVisibility(policy, await self._containers())
             self.audit.finish(rec, policy.audit)
-            clean = await relay_events_filtered(
-                conn, resp, writer, lambda ev: event_visible(policy, ev)
-            )
+            clean = await relay_events_filtered(conn, resp, writer, visible)
+        elif resp.status >= 400 and policy.visibility is not None and req.method != "HEAD":
+            out = self._withheld(policy, req, await conn.read_body(resp, FILTER_LIMIT), own_id)
+            self.audit.finish(rec, policy.audit)
+            writer.write(resp.rebuilt(len(out)) + out)
+            clean = True
         else:
             self.audit.finish(rec, policy.audit)
             clean = await relay_response(conn, resp, resp.raw, writer)
