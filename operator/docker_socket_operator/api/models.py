@@ -67,7 +67,7 @@ class LabelSelector(Model):
     matchExpressions: list[LabelSelectorRequirement] = Field(default_factory=list)
 
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL = r"^[a-z0-9]$|^[a-z0-9][-a-z0-9]*[a-z0-9]$"
 
 
 def _selects(selector: LabelSelector | None) -> bool:
