@@ -156,13 +156,13 @@ def parse_request_head(head: bytes) -> RequestHead:
         value = value.strip(b" \t")
         if lname == b"content-length":
             if req.content_length is not None:
-                raise _bad("duplicate Content-Length")
+                raise _bad("repeated header Content-Length: send each header once")
             if not value.isdigit() or len(value) > 18:
                 raise _bad("invalid Content-Length")
             req.content_length = int(value)
         elif lname == b"transfer-encoding":
             if req.chunked:
-                raise _bad("duplicate Transfer-Encoding")
+                raise _bad("repeated header Transfer-Encoding: send each header once")
             if value.lower() != b"chunked":
                 raise _bad("unsupported Transfer-Encoding (only 'chunked')")
             req.chunked = True
@@ -182,7 +182,7 @@ def parse_request_head(head: bytes) -> RequestHead:
             req.expect_continue = True
         elif lname == b"host":
             if seen_host:
-                raise _bad("duplicate Host")
+                raise _bad("repeated header Host: send each header once")
             seen_host = True
         elif lname == b"content-type":
             if not value.isascii():
