@@ -239,7 +239,9 @@ class ProxyServer:
         params: Mapping[str, str] = matched.params if matched is not None else {}
         rec.operation = op.name if op is not None else ("libpod" if target.libpod else "unknown")
         if req.upgrade_websocket and (op is None or op.name != "containers.attach-websocket"):
-            raise HttpError(400, "a websocket upgrade is only accepted on containers/{id}/attach/ws")
+            raise HttpError(
+                400, "a websocket upgrade is only accepted on containers/{id}/attach/ws"
+            )
 
         body_raw: bytes | None = None
         body: Any = None
@@ -292,7 +294,9 @@ class ProxyServer:
         if decision.allow and op is not None and policy.visibility is not None:
             hidden = await self._hidden_volume(policy, op, params, body)
             if hidden is not None:
-                return await self._answer(req, reader, writer, rec, policy, hidden, body_raw)
+                return await self._relay_daemon_answer(
+                    req, reader, writer, rec, policy, hidden, body_raw
+                )
         rec.rule = decision.rule
         rec.reason = decision.reason
         if not decision.allow:
@@ -377,26 +381,6 @@ class ProxyServer:
                 )
         return None
 
-    async def _answer(
-        self,
-        req: RequestHead,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        rec: AuditRecord,
-        policy: CompiledPolicy,
-        answer: HttpError,
-        body_raw: bytes | None,
-    ) -> bool:
-        """An allowed request that the data it touches refuses (a hidden volume)."""
-        rec.decision = "deny"
-        rec.rule = "visibility"
-        rec.status = answer.status
-        rec.reason = answer.message
-        keep = req.keep_alive and (body_raw is not None or await self._discard(reader, req))
-        self.audit.finish(rec, policy.audit)
-        writer.write(json_error(answer.status, answer.message, close=not keep))
-        return keep
-
     def _withheld(self, policy: CompiledPolicy, req: RequestHead, raw: bytes, own_id: str) -> bytes:
         """A daemon error body, or WITHHELD when under visibility it may name a hidden object
         (a name conflict with a hidden container, the users of a volume...)."""
@@ -411,18 +395,27 @@ class ProxyServer:
         writer: asyncio.StreamWriter,
         rec: AuditRecord,
         policy: CompiledPolicy,
-        answer: tuple[ResponseHead, bytes],
+        answer: tuple[ResponseHead, bytes] | HttpError,
         body_raw: bytes | None,
     ) -> bool:
-        """The target container does not exist (or the daemon failed): pass on its answer."""
-        resp, raw = answer
-        rec.decision = "unresolved"
-        rec.status = resp.status
-        rec.reason = "target container not found" if resp.status == 404 else "inspect failed"
+        """A request answered without forwarding it: the daemon's own answer when the target
+        container does not exist (or the inspect failed), or the proxy's when the data the
+        request touches refuses it (a hidden volume)."""
+        if isinstance(answer, HttpError):
+            rec.decision, rec.rule = "deny", "visibility"
+            rec.status, rec.reason = answer.status, answer.message
+        else:
+            rec.decision = "unresolved"
+            rec.status = answer[0].status
+            rec.reason = "target container not found" if rec.status == 404 else "inspect failed"
         keep = req.keep_alive and (body_raw is not None or await self._discard(reader, req))
         self.audit.finish(rec, policy.audit)
-        raw = b"" if req.method == "HEAD" else self._withheld(policy, req, raw, "")
-        writer.write(resp.rebuilt(len(raw)) + raw)
+        if isinstance(answer, HttpError):
+            writer.write(json_error(answer.status, answer.message, close=not keep))
+        else:
+            resp, raw = answer
+            raw = b"" if req.method == "HEAD" else self._withheld(policy, req, raw, "")
+            writer.write(resp.rebuilt(len(raw)) + raw)
         return keep
 
     async def _forward(
