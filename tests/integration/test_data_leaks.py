@@ -275,3 +275,42 @@ def test_own_volumes_still_work(daemon: Daemon, addr: tuple[str, int], scene: Sc
     finally:
         daemon.remove("dl-legit")
         daemon.api("DELETE", "/volumes/dl-legit-vol")
+
+
+@pytest.mark.parametrize(
+    "host_config",
+    [
+        {"PidMode": "container:dl-hidden"},
+        {"NetworkMode": "container:dl-hidden"},
+        {"IpcMode": "container:dl-hidden"},
+        {"VolumesFrom": ["dl-hidden:ro"]},
+        {"Links": ["dl-hidden:db"]},
+    ],
+)
+def test_create_cannot_reach_a_hidden_container_even_when_opened(
+    daemon: Daemon, proxies: ProxyPool, scene: Scene, host_config: dict[str, Any]
+) -> None:
+    # A rule that opens namespaces and VolumesFrom still reaches only visible containers.
+    opened = [{**RULES[0], "create": {"hostNamespaces": True, "volumesFrom": True}}]
+    addr = proxies.get(daemon.socket_path, opened, visibility=VISIBILITY).addr
+    for ref in ("dl-hidden", scene.hidden, scene.hidden[:12]):
+        hc = json.loads(json.dumps(host_config).replace("dl-hidden", ref))
+        body = {"Image": daemon.image, "Cmd": ["true"], "Labels": {"team": "ci"}, "HostConfig": hc}
+        r = call(addr, "POST", "/containers/create?name=dl-thief", body)
+        try:
+            assert_blocked(r)
+            assert_clean(scene, r, sent=ref)
+            assert daemon.inspect("dl-thief") is None
+        finally:
+            daemon.remove("dl-thief")
+    body = {
+        "Image": daemon.image,
+        "Cmd": ["true"],
+        "Labels": {"team": "ci"},
+        "HostConfig": {"PidMode": "container:dl-mine"},
+    }
+    r = call(addr, "POST", "/containers/create?name=dl-legit", body)
+    try:
+        assert r.status == 201, r.body
+    finally:
+        daemon.remove("dl-legit")

@@ -15,6 +15,7 @@ from docker_socket_operator.policy.decide import decide
 from docker_socket_operator.policy.filters import (
     ANSWER_FILTERS,
     EventVisibility,
+    create_container_refs,
     create_volume_names,
     error_names_hidden,
     volume_visible,
@@ -150,6 +151,16 @@ def test_create_volume_names_reads_binds_and_mounts_both_places() -> None:
     )
     assert create_volume_names(body) == ["top", "vol", "m"]
     assert create_volume_names(None) == []
+
+
+def test_create_container_refs_reads_modes_volumes_from_and_links() -> None:
+    body = decode_docker_json(
+        b'{"PidMode": "container:top", "HostConfig": {"NetworkMode": "container:n",'
+        b' "IpcMode": "shareable", "UsernsMode": "host", "VolumesFrom": ["vf:ro"],'
+        b' "Links": ["/linked:alias"], "cgroup": "container:cg"}}'
+    )
+    assert create_container_refs(body) == ["top", "n", "cg", "vf", "linked"]
+    assert create_container_refs(decode_docker_json(b'{"NetworkMode": "container:"}')) == []
 
 
 def test_error_texts_that_name_other_objects_are_detected() -> None:

@@ -215,6 +215,33 @@ def create_volume_names(body: Any) -> list[str]:
     return [n for n in _mounted_names(body) + _mounted_names(body.get("hostconfig")) if n]
 
 
+_CONTAINER_MODES = ("networkmode", "pidmode", "ipcmode", "cgroup", "usernsmode", "utsmode")
+
+
+def _referenced(config: Any) -> list[str]:
+    if not isinstance(config, dict):
+        return []
+    refs = [
+        mode.partition(":")[2]
+        for key in _CONTAINER_MODES
+        if isinstance(mode := config.get(key), str) and mode.startswith("container:")
+    ]
+    for key in ("volumesfrom", "links"):
+        entries = config.get(key)
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, str):
+                refs.append(entry.partition(":")[0].lstrip("/"))
+    return refs
+
+
+def create_container_refs(body: Any) -> list[str]:
+    """The other containers a create body reaches (namespace modes `container:<ref>`,
+    VolumesFrom, Links), from HostConfig and the deprecated top-level copy (keys folded)."""
+    if not isinstance(body, dict):
+        return []
+    return [r for r in _referenced(body) + _referenced(body.get("hostconfig")) if r]
+
+
 def error_names_hidden(raw: bytes, sent: str, own_id: str) -> bool:
     """Whether a daemon error body may name an object the client cannot see: any run of 12 or
     more hex digits (container, network, volume users, image IDs) other than one the client

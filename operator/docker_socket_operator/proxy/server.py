@@ -31,6 +31,7 @@ from docker_socket_operator.policy.filters import (
     WITHHELD,
     EventVisibility,
     container_facts_from_inspect,
+    create_container_refs,
     create_volume_names,
     error_names_hidden,
     volume_visible,
@@ -58,7 +59,6 @@ from docker_socket_operator.proxy.http1 import (
 )
 from docker_socket_operator.proxy.limits import ConnectionCounter, Limits
 from docker_socket_operator.proxy.messages import (
-    buffered,
     decode_json,
     json_bytes,
     read_request_head,
@@ -72,6 +72,7 @@ from docker_socket_operator.proxy.upstream import (
     UpstreamPool,
     UpstreamUnavailable,
 )
+from docker_socket_operator.proxy.watchdog import HeadTimeout, HeadWatch
 
 DISCARD_LIMIT = 64 * 1024  # an unread body up to this size is skipped after a deny
 FILTER_LIMIT = 64 << 20  # largest list/inspect answer the proxy rewrites
@@ -96,6 +97,7 @@ class ProxyServer:
         self.metrics = metrics
         self.limits = limits or Limits()
         self.connections = ConnectionCounter(self.limits)
+        self.watch = HeadWatch(self.limits.head_timeout, self.limits.tick)
 
     async def handle_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -154,21 +156,19 @@ class ProxyServer:
         a later one within the idle timeout, and then its head within the head timeout of its
         first line. None: the client closed, or stayed idle."""
         limits = self.limits
+        watch = self.watch
+        watch.arm(reader, limits.head_timeout if first else limits.idle_timeout)
         try:
-            async with asyncio.timeout(
-                limits.head_timeout if first else limits.idle_timeout
-            ) as deadline:
-                due = deadline.when()
-                return await read_request_head(
-                    reader, None if first else deadline, limits.head_timeout
-                )
-        except TimeoutError:
-            if not first and deadline.when() == due and not buffered(reader):
+            return await read_request_head(reader, None if first else watch)
+        except HeadTimeout as e:
+            if not first and not e.begun:
                 return None  # idle between requests: close quietly, as HAProxy does
             self.metrics.timeouts += 1
             raise HttpError(
                 408, f"request head not received within {limits.head_timeout:g} seconds"
             ) from None
+        finally:
+            watch.disarm(reader)
 
     async def _discard(self, reader: asyncio.StreamReader, req: RequestHead) -> bool:
         return await discard_request_body(reader, req, DISCARD_LIMIT, self.limits.body_timeout)
@@ -292,7 +292,7 @@ class ProxyServer:
         if missing_hidden and decision.allow:
             decision = Decision(False, "visibility", NOT_VISIBLE)
         if decision.allow and op is not None and policy.visibility is not None:
-            hidden = await self._hidden_volume(policy, op, params, body)
+            hidden = await self._hidden_data(policy, op, params, body)
             if hidden is not None:
                 return await self._relay_daemon_answer(
                     req, reader, writer, rec, policy, hidden, body_raw
@@ -353,12 +353,13 @@ class ProxyServer:
             raise UpstreamProtocolError(f"container list failed (status {resp.status})")
         return items
 
-    async def _hidden_volume(
+    async def _hidden_data(
         self, policy: CompiledPolicy, op: Operation, params: Mapping[str, str], body: Any
     ) -> HttpError | None:
         """Under visibility a named volume that only hidden containers use does not exist for
         the client: a volume call on it gets the same 404 as a missing volume, and a create
-        may not mount it or take its name."""
+        may not mount it or take its name. Nor may a create reach a hidden container through
+        its namespaces, VolumesFrom or Links (when a rule opens those)."""
         if op.target == "volume":
             name = params.get("name", "")
             resp, _ = await self.pool.simple_get(f"/volumes/{quote(name, safe='')}")
@@ -368,6 +369,10 @@ class ProxyServer:
                 return HttpError(404, f"get {name}: no such volume", close=False)
             return None
         if op.name == "containers.create":
+            for ref in create_container_refs(body):
+                found = await self._resolve_container(op, ref)
+                if isinstance(found, tuple) or not policy.container_visible(found):
+                    return HttpError(403, f"blocked by policy: {NOT_VISIBLE} ({ref!r})")
             names = create_volume_names(body)
         elif op.name == "volumes.create" and isinstance(body, dict):
             names = [n for n in (body.get("name"),) if isinstance(n, str) and n]
