@@ -26,7 +26,13 @@ NET = "dso-allowlist-net"
 PWNED = Path("/tmp/dso-engine-pwned")
 RULES: list[dict[str, Any]] = [
     {
-        "allow": ["containers.*", "system.ping", "system.version", "images.inspect"],
+        "allow": [
+            "containers.*",
+            "system.ping",
+            "system.version",
+            "images.inspect",
+            "volumes.create",
+        ],
         "create": {"bindPrefixes": [ALLOWED]},
     }
 ]
@@ -149,6 +155,22 @@ def test_network_ids_are_refused(daemon: Daemon, proxy: ProxyProcess) -> None:
         body = {"Image": daemon.image, "Cmd": ["true"], **hc(NetworkMode=ref)}
         assert_blocked(call(proxy.addr, "POST", f"/containers/create?name={NAME}", body))
         assert daemon.inspect(NAME) is None
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {"type": "none", "o": "bind", "device": "../../../../../../.."},
+        {"type": "none", "o": "rbind", "device": "."},
+        {"type": "bind", "device": "/"},
+    ],
+)
+def test_volume_create_with_relative_or_host_device_is_refused(
+    daemon: Daemon, proxy: ProxyProcess, opts: dict[str, str]
+) -> None:
+    body = {"Name": "dso-hostvol", "Driver": "local", "DriverOpts": opts}
+    assert_blocked(call(proxy.addr, "POST", "/volumes/create", body))
+    assert daemon.api("GET", "/volumes/dso-hostvol").status == 404
 
 
 # --- legitimate clients -----------------------------------------------------------------------

@@ -306,3 +306,27 @@ def test_check_command_takes_the_engine(tmp_path: Path) -> None:
     assert check("--engine", "podman") == 0
     assert check("--engine", "docker") == 1
     assert check() == 1  # default: the strictest common checks
+
+
+# --- other bodies with host paths ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {"type": "none", "o": "bind", "device": "../../.."},
+        {"type": "none", "o": "rbind", "device": "./"},
+        {"type": "none", "o": "bind", "device": f"{PREFIX}/../../etc"},
+        {"type": "bind", "device": "/"},
+        {"o": "uid=0", "device": "/dev/sda1"},
+    ],
+)
+def test_volume_create_host_paths_refused(opts: dict[str, str]) -> None:
+    rule = {"allow": ["volumes.create"], "create": {"bindPrefixes": [PREFIX]}}
+    policy = compile_policy(DockerSocketPolicySpec.model_validate({"rules": [rule]}))
+    matched = match_operation("POST", "/volumes/create")
+    assert matched is not None
+    for engine in ENGINES:
+        body = decode_docker_json(json.dumps({"Name": "v", "DriverOpts": opts}).encode())
+        facts = RequestFacts("POST", "/volumes/create", matched.op, body=body, engine=engine)
+        assert not decide(policy, facts).allow
