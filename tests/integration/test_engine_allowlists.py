@@ -6,7 +6,7 @@ docker CLI, docker-py and compose-style clients send still work."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +245,24 @@ def test_compose_style_compat_body(daemon: Daemon, proxy: ProxyProcess) -> None:
     }
     r = call(proxy.addr, "POST", f"/containers/create?name={NAME}", body)
     assert r.status == 201, r.body[:300]
+
+
+@pytest.mark.podman
+def test_engine_is_asked_again_when_the_daemon_appears(
+    podman: Daemon, fresh_proxy: Callable[..., ProxyProcess], tmp_path: Path
+) -> None:
+    """Started before its daemon, the proxy applies the strictest checks; once the socket
+    answers, it identifies Podman and applies Podman's allowlist (PidMode=private is private
+    there, unknown to dockerd)."""
+    link = tmp_path / "engine.sock"
+    proxy = fresh_proxy(str(link), RULES)
+    assert proxy.ready_info.get("engine") == "unknown"
+    body = {"Image": podman.image, "Cmd": ["true"], **hc(PidMode="private")}
+    assert_blocked(call(proxy.addr, "POST", f"/containers/create?name={NAME}", body))
+    link.symlink_to(podman.socket_path)
+    podman.remove(NAME)
+    try:
+        r = call(proxy.addr, "POST", f"/containers/create?name={NAME}", body)
+        assert r.status == 201, r.body[:300]
+    finally:
+        podman.remove(NAME)
