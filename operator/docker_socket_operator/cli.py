@@ -198,6 +198,7 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
         srv.close()
     for task in tasks:
         task.cancel()
+    proxy.watch.close()
     pool.close()
     audit.flush()
     return 0

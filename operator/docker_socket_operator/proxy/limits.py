@@ -19,6 +19,11 @@ class Limits:
     max_connections: int = 4096  # open client connections, all listeners together
     max_connections_per_client: int = 256  # per peer IP address (TCP); 0 = no per-client cap
 
+    @property
+    def tick(self) -> float:
+        """How often head deadlines are checked: a quarter of the shortest, within 50 ms..1 s."""
+        return min(1.0, max(0.05, min(self.head_timeout, self.idle_timeout) / 4))
+
     def check(self) -> None:
         for name in ("head_timeout", "idle_timeout", "body_timeout"):
             if not getattr(self, name) > 0:

@@ -18,19 +18,18 @@ from docker_socket_operator.proxy.http1 import (
     RequestHead,
     UpstreamProtocolError,
 )
+from docker_socket_operator.proxy.watchdog import HeadWatch
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
 async def read_request_head(
-    reader: asyncio.StreamReader,
-    deadline: asyncio.Timeout | None = None,
-    head_timeout: float = 0.0,
+    reader: asyncio.StreamReader, watch: HeadWatch | None = None
 ) -> bytes | None:
     """Bytes up to and including the blank line (a bare-LF blank line ends it too, so that
     such a request is answered 400 at once rather than waited on). None on EOF before a
-    request begins. With `deadline` (the idle wait for a kept-alive connection's next
-    request), the rest of the head must follow its first line within `head_timeout`."""
+    request begins. With `watch` (armed with the idle timeout of a kept-alive connection),
+    the rest of the head is due within the head timeout of its first line."""
     try:
         line = await reader.readuntil(b"\n")
     except asyncio.IncompleteReadError:
@@ -46,8 +45,8 @@ async def read_request_head(
         if len(line) + rest > HEAD_LIMIT:
             raise HttpError(431, "request header fields too large")
         return line + await reader.readexactly(rest)
-    if deadline is not None:  # only a head that did not come in one piece needs the timer moved
-        deadline.reschedule(asyncio.get_running_loop().time() + head_timeout)
+    if watch is not None:  # only a head that did not come in one piece needs the deadline moved
+        watch.head_begun(reader)
     parts = [line]
     total = len(line)
     try:
@@ -63,11 +62,6 @@ async def read_request_head(
         raise HttpError(400, "connection closed inside the request head") from None
     except asyncio.LimitOverrunError:
         raise HttpError(431, "request header fields too large") from None
-
-
-def buffered(reader: asyncio.StreamReader) -> bool:
-    """Whether the client has sent bytes not read yet (a request begun)."""
-    return bool(reader._buffer)  # type: ignore[attr-defined]
 
 
 def _head_rest(reader: asyncio.StreamReader) -> int:
@@ -114,6 +108,8 @@ def upstream_request_head(
         parts.append(b"Content-Length: %d\r\n" % req.content_length)
     if hijack and req.upgrade_tcp:
         parts.append(b"Connection: Upgrade\r\nUpgrade: tcp\r\n")
+    elif hijack and req.upgrade_websocket:
+        parts.append(b"Connection: Upgrade\r\nUpgrade: websocket\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)
 
