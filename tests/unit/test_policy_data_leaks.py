@@ -147,9 +147,9 @@ def test_create_volume_names_reads_binds_and_mounts_both_places() -> None:
     body = decode_docker_json(
         b'{"binds": ["top:/a"], "HostConfig": {"Binds": ["/host:/b", "vol:/c:ro", "/anon"],'
         b' "Mounts": [{"type": "VOLUME", "Source": "m"}, {"Type": "bind", "Source": "/x"},'
-        b' {"Type": "volume", "Source": ""}]}}'
+        b' {"Type": "volume", "Source": ""}, {"Source": "untyped"}]}}'
     )
-    assert create_volume_names(body) == ["top", "vol", "m"]
+    assert create_volume_names(body) == ["top", "vol", "m", "untyped"]
     assert create_volume_names(None) == []
 
 
@@ -184,6 +184,8 @@ def test_events_about_other_objects_follow_the_container_they_name() -> None:
     assert not visible(ev("volume", "secret-data", container=HIDDEN))
     assert not visible(ev("network", "n" * 64, container="e" * 64))  # never seen: fail closed
     assert not visible(ev("network", HIDDEN, name="theirs"))  # Podman: the actor is the container
+    gone = {"Type": "network", "Action": "disconnect", "Actor": {"ID": "7" * 64, "Attributes": {}}}
+    assert not visible(gone)  # Podman's shape, a container this stream never saw
     assert visible(ev("network", "n" * 64, name="bridge"))
     assert visible(ev("image", "sha256:1"))
     # a container created after the stream opened: learnt from its create event

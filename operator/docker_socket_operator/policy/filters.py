@@ -202,7 +202,9 @@ def _mounted_names(config: Any) -> list[str]:
     for mount in mounts if isinstance(mounts, list) else ():
         if isinstance(mount, dict):
             kind, named = mount.get("type"), mount.get("source")
-            if isinstance(kind, str) and kind.lower() == "volume" and isinstance(named, str):
+            # no Type: whatever an engine might default it to, a name is a volume's
+            volume = kind is None or (isinstance(kind, str) and kind.lower() in ("volume", ""))
+            if volume and isinstance(named, str) and not named.startswith("/"):
                 names.append(named)
     return names
 
@@ -254,6 +256,9 @@ def error_names_hidden(raw: bytes, sent: str, own_id: str) -> bool:
     )
 
 
+_ATTACH_ACTIONS = frozenset({"connect", "disconnect"})
+
+
 class EventVisibility:
     """The events filter. Container events: by the container's name and labels (its attributes).
     Events about other objects (volume mount, network connect...) that name a container, in
@@ -292,6 +297,8 @@ class EventVisibility:
             return visible
         attributes = _labels(actor.get("Attributes"))
         named = attributes.get("container")
+        if named is None and kind == "network" and event.get("Action") in _ATTACH_ACTIONS:
+            named = actor.get("ID", "")  # Podman: the container is the actor
         if kind == "volume":
             volume = actor.get("ID") or attributes.get("name")  # Podman: ID "", name in attributes
             users = self._users.setdefault(str(volume), set())
