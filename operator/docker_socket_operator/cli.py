@@ -280,7 +280,7 @@ def register_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from docker_socket_operator.catalogue.operations import match_operation
+    from docker_socket_operator.catalogue.operations import link_parent, match_operation
     from docker_socket_operator.catalogue.paths import parse_target
     from docker_socket_operator.catalogue.types import BadTarget
     from docker_socket_operator.policy.body import decode_docker_json
@@ -307,7 +307,7 @@ def run_check(args: argparse.Namespace) -> int:
     params = dict(matched.params) if matched else {}
     container = None
     if op is not None and policy.needs_container(op):
-        ref = params.get("id", "")
+        ref = link_parent(op, params, query) or params.get("id", "")
         container = ContainerFacts(
             id=args.container_id or ref,
             name=(args.container_name or ref).lstrip("/"),

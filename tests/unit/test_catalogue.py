@@ -13,6 +13,7 @@ from docker_socket_operator.catalogue import build
 from docker_socket_operator.catalogue.operations import (
     ALL_OPERATIONS,
     OPERATION_NAMES,
+    link_parent,
     match_operation,
     operations_named,
 )
@@ -104,20 +105,17 @@ def test_every_catalogue_route_matches_itself(op: Operation) -> None:
         ("POST", "/containers/json"),
         ("HEAD", "/containers/json"),  # HEAD is not GET
         ("get", "/containers/json"),
-        ("GET", "/containers/a/b/json"),  # container ids are one segment
-        ("POST", "/containers/a/b/start"),
-        ("DELETE", "/containers/a/b"),
-        ("DELETE", "/volumes/a/b"),
         ("GET", "/containers/json/extra"),
         ("GET", "/v1.41/containers/json"),  # version prefixes are stripped by parse_target only
         ("GET", "/libpod/containers/json"),  # libpod has no catalogue names
         ("POST", "/images/x/create"),
         ("GET", "/images/x/search"),
         ("GET", "/plugins/x/privileges"),
-        ("GET", "/exec/a/b/json"),
-        ("POST", "/containers/x/exec/start"),
         ("PATCH", "/containers/x/update"),
         ("GET", "/debug/pprof/heap"),
+        ("GET", "/services/a/b"),  # swarm objects route one-segment {id}s
+        ("DELETE", "/secrets/a/b"),
+        ("GET", "/containers/a/b/checkpoints/c"),
     ],
 )
 def test_unknown_routes_have_no_operation(method: str, path: str) -> None:
@@ -160,6 +158,33 @@ def test_unknown_routes_have_no_operation(method: str, path: str) -> None:
         ("POST", "/build/prune", "images.build-prune", {}),
         ("POST", "/commit", "images.commit", {}),
         ("GET", "/system/df", "system.data-usage", {}),
+        # dockerd routes containers, execs, volumes and networks as {name:.*}: a legacy link
+        # name ("parent/alias") names the container it points to.
+        ("GET", "/containers/web/db/json", "containers.inspect", {"id": "web/db"}),
+        ("POST", "/containers/a/b/start", "containers.start", {"id": "a/b"}),
+        ("DELETE", "/containers/web/db", "containers.delete", {"id": "web/db"}),
+        ("DELETE", "/containers/a/b/c", "containers.delete", {"id": "a/b/c"}),
+        ("GET", "/containers/a/json/json", "containers.inspect", {"id": "a/json"}),
+        ("GET", "/containers/a/b/attach/ws", "containers.attach-websocket", {"id": "a/b"}),
+        ("POST", "/containers/a/b/exec", "exec.create", {"id": "a/b"}),
+        ("POST", "/containers/x/exec/start", "containers.start", {"id": "x/exec"}),
+        ("GET", "/exec/a/b/json", "exec.inspect", {"id": "a/b"}),
+        ("DELETE", "/volumes/a/b", "volumes.delete", {"name": "a/b"}),
+        ("POST", "/networks/a/b/connect", "networks.connect", {"id": "a/b"}),
+        # ... except the checkpoint delete, whose router dockerd registers first.
+        (
+            "DELETE",
+            "/containers/web/checkpoints/c1",
+            "containers.checkpoint-delete",
+            {"id": "web", "checkpoint": "c1"},
+        ),
+        (
+            "DELETE",
+            "/containers/a/b/checkpoints/c1",
+            "containers.delete",
+            {"id": "a/b/checkpoints/c1"},
+        ),
+        ("GET", "/containers/a/b/checkpoints", "containers.checkpoint-list", {"id": "a/b"}),
     ],
 )
 def test_tricky_routes(method: str, path: str, name: str, params: dict[str, str]) -> None:
@@ -175,7 +200,7 @@ def by_name(name: str) -> Operation:
 
 def test_operation_flags() -> None:
     hijacking = {op.name for op in ALL_OPERATIONS if op.hijack}
-    assert hijacking == {"containers.attach", "exec.start"}
+    assert hijacking == {"containers.attach", "containers.attach-websocket", "exec.start"}
     reading = {op.name for op in ALL_OPERATIONS if op.reads_files}
     assert reading == {
         "containers.archive",
@@ -314,3 +339,42 @@ def test_build_names_from_operation_ids() -> None:
         build.operation_name("FooBar", "Foo")
     with pytest.raises(build.CatalogueError):
         build.operation_name("ListContainers", "Container")
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "parent"),
+    [
+        ("/containers/web/db", {"link": "1"}, "web"),
+        ("/containers/web/db", {"link": "True"}, "web"),
+        ("/containers/web/db", {"link": " yes "}, "web"),
+        ("/containers/web/db", {"link": "0"}, None),  # deletes db's container
+        ("/containers/web/db", {"link": "FALSE"}, None),
+        ("/containers/web/db", {"link": "none"}, None),
+        ("/containers/web/db", {}, None),
+        ("/containers/web", {"link": "1"}, None),  # dockerd: no default link to remove
+        ("/containers/a/b/c", {"link": "1"}, "a/b"),
+    ],
+)
+def test_link_removal_is_decided_on_the_parent(
+    path: str, query: dict[str, str], parent: str | None
+) -> None:
+    matched = match_operation("DELETE", path)
+    assert matched is not None and matched.op.name == "containers.delete"
+    assert link_parent(matched.op, matched.params, query) == parent
+
+
+def test_only_container_delete_removes_links() -> None:
+    matched = match_operation("POST", "/containers/web/db/stop")
+    assert matched is not None
+    assert link_parent(matched.op, matched.params, {"link": "1"}) is None
+
+
+def test_slash_params_follow_dockerd_routes() -> None:
+    spanning = {(op.method, op.template) for op in ALL_OPERATIONS if op.slash_param}
+    one_segment = {op.template.split("/")[1] for op in ALL_OPERATIONS if not op.slash_param}
+    assert ("DELETE", "/containers/{id}") in spanning
+    assert ("DELETE", "/containers/{id}/checkpoints/{checkpoint}") not in spanning
+    for op in ALL_OPERATIONS:
+        if op.slash_param:
+            assert f"{{{op.slash_param}}}" in op.template
+    assert {"services", "nodes", "secrets", "configs", "tasks", "swarm"} <= one_segment

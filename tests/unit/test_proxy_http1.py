@@ -97,7 +97,9 @@ def test_docker_hijack_upgrade_is_accepted() -> None:
         head("GET / HTTP/1.1", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__"),
         head("GET / HTTP/1.1", "Upgrade: h2c"),
         head("GET / HTTP/1.1", "HTTP2-Settings: AAMAAABkAAQAAP__"),
-        head("GET /containers/x/attach/ws HTTP/1.1", "Upgrade: websocket"),
+        head("GET /containers/x/attach/ws HTTP/1.1", "Upgrade: websocket", "Upgrade: tcp"),
+        head("GET /containers/x/attach/ws HTTP/1.1", "Upgrade: websocket, tcp"),
+        head("GET /containers/x/attach/ws HTTP/1.1", "Upgrade: websocket/13"),
         head("POST /x HTTP/1.1", "X-HTTP-Method-Override: DELETE"),
         head("POST /x HTTP/1.1", "X-HTTP-Method: DELETE"),
         head("POST /x HTTP/1.1", "x-method-override: DELETE"),
@@ -391,3 +393,11 @@ def test_scanner_gives_the_same_answer_however_the_bytes_arrive(step: int) -> No
             break
     assert s.done and used == len(raw)
     assert s.take() == b"".join(payloads)
+
+
+def test_websocket_upgrade_is_parsed_for_the_server_to_place() -> None:
+    # Only containers.attach-websocket takes it; the server answers 400 on any other route.
+    req = parse_request_head(
+        head("GET /containers/x/attach/ws HTTP/1.1", "Connection: Upgrade", "Upgrade: WebSocket")
+    )
+    assert req.upgrade_websocket and not req.upgrade_tcp

@@ -68,7 +68,8 @@ EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("DELETE", "/containers/{id}/checkpoints/{checkpoint}", "containers.checkpoint-delete"),
 )
 
-HIJACKING = frozenset({"containers.attach", "exec.start"})
+# attach/ws hijacks too: a websocket upgrade (101), then a raw byte tunnel.
+HIJACKING = frozenset({"containers.attach", "containers.attach-websocket", "exec.start"})
 # GET/HEAD operations that hand out file contents (or a terminal): "read-only" in name only.
 READS_FILES = frozenset(
     {
@@ -119,6 +120,23 @@ TARGET_KINDS: Mapping[str, TargetKind] = {
 }
 
 
+# First path segment -> the path parameter dockerd routes as `{name:.*}`: it may span '/'. A
+# container named through a legacy link ("parent/alias") and image, plugin or distribution
+# references ("registry:5000/ci/x:1") contain '/'. Swarm objects and checkpoints route `{id}` /
+# `{name}`: one segment.
+SLASH_PARAMS: Mapping[str, str] = {
+    "containers": "id",
+    "exec": "id",
+    "images": "name",
+    "plugins": "name",
+    "distribution": "name",
+    "volumes": "name",
+    "networks": "id",
+}
+# dockerd routes these with a one-segment `{name}` although their group spans '/'.
+ONE_SEGMENT_ROUTES = frozenset({("DELETE", "/containers/{id}/checkpoints/{checkpoint}")})
+
+
 class CatalogueError(Exception):
     """The specs cannot be turned into a consistent catalogue (unknown tag, conflicting ids)."""
 
@@ -152,6 +170,9 @@ def make_operation(name: str, method: str, template: str) -> Operation:
         raise CatalogueError(f"{method} {template}: no Tecnativa section for /{segment}")
     has_param = "{" in template
     target: TargetKind = TARGET_KINDS.get(segment, "other") if has_param else "none"
+    slash_param = SLASH_PARAMS.get(segment, "")
+    if f"{{{slash_param}}}" not in template or (method, template) in ONE_SEGMENT_ROUTES:
+        slash_param = ""
     return Operation(
         name=name,
         method=method,
@@ -161,6 +182,7 @@ def make_operation(name: str, method: str, template: str) -> Operation:
         writes=method not in ("GET", "HEAD"),
         reads_files=name in READS_FILES,
         section=section,
+        slash_param=slash_param,
     )
 
 
@@ -248,6 +270,9 @@ class Catalogue:
             "**W** changes daemon state, **H** may hijack the connection into a raw stream,",
             "**F** hands out file contents although it does not write. Specs: the spec versions",
             "that describe the route (`dockerd only` = served by dockerd, absent from the specs).",
+            "A parameter written `{id:.*}` may contain '/' as in dockerd's own route (a container",
+            "named by its legacy link `parent/alias`, an image `registry:5000/ci/x:1`); every other",
+            "parameter is one path segment.",
             "",
             "| Operation | Method | Route | Section | Target | Flags | Specs |",
             "|---|---|---|---|---|---|---|",
@@ -256,8 +281,11 @@ class Catalogue:
             flags = "".join(
                 f for f, on in (("W", op.writes), ("H", op.hijack), ("F", op.reads_files)) if on
             )
+            route = op.template
+            if op.slash_param:
+                route = route.replace(f"{{{op.slash_param}}}", f"{{{op.slash_param}:.*}}")
             lines.append(
-                f"| `{op.name}` | {op.method} | `{op.template}` | {op.section} | {op.target} "
+                f"| `{op.name}` | {op.method} | `{route}` | {op.section} | {op.target} "
                 f"| {flags} | {self.versions_label(op)} |"
             )
         return "\n".join(lines) + "\n"

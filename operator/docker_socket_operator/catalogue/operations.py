@@ -4,10 +4,14 @@ Matching runs on every request, so routes are indexed by (method, first path seg
 bucket is tried in a fixed order: literal routes first (`/images/get` is images.get-all, while
 `/images/x/get` is images.get), then parameterised templates, most literal text first.
 
-`{id}`-style parameters match exactly one segment. Image, plugin and distribution `{name}`s may
-contain '/' (`registry.example:5000/ci/x:1`), as dockerd's own `{name:.*}` routes allow; every such
-template ends in a literal suffix (or is the only route of its method), so the greedy match is
-unambiguous. Paths are expected already decoded and canonical (see paths.parse_target).
+A parameter matches exactly one segment unless the operation names it as its `slash_param`:
+dockerd routes containers, execs, images, plugins, volumes, networks and distribution as
+`{name:.*}`, so a container's legacy link name (`parent/alias`) or an image reference
+(`registry.example:5000/ci/x:1`) spans '/'. Within a bucket every such template ends in its own
+literal suffix or is the only route of its method, except DELETE `/containers/{id:.*}`, which
+the one-segment checkpoint delete precedes here as it does in dockerd (its checkpoint router is
+registered first). Paths are expected already decoded and canonical (see paths.parse_target):
+no empty, '.' or '..' segment can reach a parameter.
 """
 
 from __future__ import annotations
@@ -21,9 +25,6 @@ from importlib import resources
 from typing import Any
 
 from docker_socket_operator.catalogue.types import MatchedOperation, Operation
-
-# First segments whose {name} parameter is a reference that may contain '/'.
-MULTI_SEGMENT_NAMES = frozenset({"images", "plugins", "distribution"})
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 
@@ -50,13 +51,12 @@ class _Route:
     pattern: re.Pattern[str]
 
 
-def _template_regex(template: str) -> re.Pattern[str]:
-    greedy = _first_segment(template) in MULTI_SEGMENT_NAMES
+def _template_regex(template: str, slash_param: str = "") -> re.Pattern[str]:
     parts: list[str] = []
     pos = 0
     for m in _PARAM.finditer(template):
         parts.append(re.escape(template[pos : m.start()]))
-        one_or_more = ".+" if greedy and m.group(1) == "name" else "[^/]+"
+        one_or_more = ".+" if m.group(1) == slash_param else "[^/]+"
         parts.append(f"(?P<{m.group(1)}>{one_or_more})")
         pos = m.end()
     parts.append(re.escape(template[pos:]))
@@ -79,7 +79,7 @@ def _build_index(
             buckets.setdefault((op.method, _first_segment(op.template)), []).append(op)
     templated = {
         key: tuple(
-            _Route(op, _template_regex(op.template))
+            _Route(op, _template_regex(op.template, op.slash_param))
             for op in sorted(bucket, key=lambda o: (-_literal_length(o.template), o.template))
         )
         for key, bucket in buckets.items()
@@ -108,3 +108,21 @@ def match_operation(method: str, api_path: str) -> MatchedOperation | None:
 def operations_named(pattern: str) -> list[Operation]:
     """Operations whose name matches a glob ("containers.*", "exec.start"), in catalogue order."""
     return [op for op in ALL_OPERATIONS if fnmatchcase(op.name, pattern)]
+
+
+def query_flag(query: Mapping[str, str], key: str) -> bool:
+    """A boolean query parameter as dockerd's httputils.BoolValue reads it."""
+    return query.get(key, "").strip().lower() not in ("", "0", "no", "false", "none")
+
+
+def link_parent(op: Operation, params: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """The parent container of a legacy-link removal, or None for any other request.
+
+    `DELETE /containers/{parent}/{alias}?link=1` changes the parent (its link to alias goes);
+    dockerd finds the link by that name only (`parent` must be a name, not an ID), so such a
+    request is decided on the parent and forwarded by name. Without `link` the same path
+    deletes the container the link points to, an ordinary containers.delete."""
+    if op.name != "containers.delete" or not query_flag(query, "link"):
+        return None
+    parent, slash, alias = params.get("id", "").rpartition("/")
+    return parent if slash and parent and alias else None

@@ -19,6 +19,8 @@ class Operation:
     writes: bool = False  # changes daemon state (Tecnativa's POST gate)
     reads_files: bool = False  # archive/export/attach-ws/image export: "read-only" that is not
     section: str = ""  # Tecnativa section variable that governs it, e.g. "CONTAINERS"
+    # The path parameter that may contain '/' (dockerd routes it as `{name:.*}`), or "".
+    slash_param: str = ""
 
 
 @dataclass(frozen=True, slots=True)

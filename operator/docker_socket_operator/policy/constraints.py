@@ -555,9 +555,10 @@ def check_exec_body(body: Any, limits: ExecLimits) -> str | None:
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         return "exec User must be a string"
-    # An exec with no User runs as the container's own user; any other user must be listed,
-    # or `docker exec -u 0` would turn a non-root container into a root shell.
-    if user and user not in limits.users:
+    # An exec with no User runs as the container's own user; any other user must be listed
+    # ("*": any), or `docker exec -u 0` would turn a non-root container into a root shell.
+    # An empty list names no user.
+    if user and user not in limits.users and "*" not in limits.users:
         return f"exec as user {user!r} is not allowed (exec.users)"
     return None
 

@@ -116,6 +116,7 @@ class RequestHead:
     chunked: bool = False
     keep_alive: bool = True
     upgrade_tcp: bool = False
+    upgrade_websocket: bool = False  # only containers.attach-websocket takes it (server.py)
     expect_continue: bool = False
     content_type: str = ""
 
@@ -167,9 +168,16 @@ def parse_request_head(head: bytes) -> RequestHead:
                 raise _bad("unsupported Transfer-Encoding (only 'chunked')")
             req.chunked = True
         elif lname == b"upgrade":
-            if value.lower() != b"tcp":
-                raise _bad(f"unsupported Upgrade {value.decode('latin-1')!r} (only Docker's 'tcp')")
-            req.upgrade_tcp = True
+            if req.upgrade_tcp or req.upgrade_websocket:
+                raise _bad("repeated header Upgrade: send each header once")
+            if value.lower() == b"websocket":
+                req.upgrade_websocket = True
+            elif value.lower() == b"tcp":
+                req.upgrade_tcp = True
+            else:
+                raise _bad(
+                    f"unsupported Upgrade {value.decode('latin-1')!r} (Docker's 'tcp' or 'websocket')"
+                )
         elif lname == b"http2-settings":
             raise _bad("HTTP/2 (h2c) is not supported")
         elif lname in _METHOD_OVERRIDE:
