@@ -15,12 +15,13 @@ include mk/install.mk
 
 
 .PHONY: generate help deps system-deps venv lint typecheck test test-unit test-integration demo bench \
-        crds catalogue check-generated e2e clean
+        crds catalogue check-generated e2e clean fuzz
 
 help:
 	@echo "make demo   - private dockerd + the proxy with a sample policy, allowed and denied calls"
 	@echo "make test   - lint, types, generated files, unit and integration tests (real daemons)"
 	@echo "make bench  - proxy vs direct socket (and operator figures when the control plane exists)"
+	@echo "make fuzz   - differential fuzzer through the real proxy (FUZZ_SECONDS=600, FUZZ_SEED=...)"
 
 deps: system-deps venv
 
@@ -79,6 +80,12 @@ bench: deps
 	$(PY) bench/proxy_bench.py
 	@if [ -x $(DSO_CACHE)/bin/kube-apiserver ]; then $(PY) bench/operator_bench.py; \
 	 else echo "operator benchmark skipped: run 'make controlplane' first"; fi
+
+# The differential fuzzer (docs/fuzzing.md) for longer than `make test` runs it.
+FUZZ_SECONDS ?= 600
+FUZZ_SEED ?=
+fuzz: venv
+	$(PY) -m tests.fuzz.runner --seconds $(FUZZ_SECONDS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 e2e:
 	@bash e2e/run.sh

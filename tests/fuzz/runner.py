@@ -1,0 +1,312 @@
+"""Run fuzz cases through the real proxy process in front of the recording fake daemon.
+
+    python -m tests.fuzz.runner --seconds 600 --seed 1234      (what `make fuzz` runs)
+    python -m tests.fuzz.runner --cases 500 --seed 1234        (replay a bounded run)
+
+Each (engine, policy) pair gets its own fake daemon and proxy; case i of a seed is the same bytes
+on every run, so `--seed S --only-case I` replays one failing case. A failure prints the case's
+raw bytes, shrunk (whole connections, then lines) while the same kind of violation persists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docker_socket_operator.api.models import DockerSocketPolicySpec
+from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy
+from tests.fuzz.fakedaemon import FakeDaemon
+from tests.fuzz.generator import Case, make_case
+from tests.fuzz.goreading import Engine
+from tests.fuzz.oracle import Violation, check_record
+from tests.fuzz.world import CONTAINERS, POLICIES, SECRET
+from tests.support.proxyproc import ProxyProcess, policy_document
+
+READ_TIMEOUT = 10.0
+SHRINK_BUDGET = 150
+
+
+@dataclass
+class Target:
+    """One fake daemon and one proxy process in front of it."""
+
+    engine: Engine
+    policy_name: str
+    policy: CompiledPolicy
+    daemon: FakeDaemon
+    proxy: ProxyProcess
+    seen: int = 0  # daemon records already checked
+    stderr_seen: int = 0
+    startup: list[Violation] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    seed: int
+    cases: int = 0
+    requests_recorded: int = 0
+    violations: list[tuple[Violation, str]] = field(default_factory=list)  # (violation, reproducer)
+
+    def summary(self) -> str:
+        head = (
+            f"fuzz seed={self.seed}: {self.cases} cases, {self.requests_recorded} requests reached "
+            f"the fake daemons, {len(self.violations)} violation(s)"
+        )
+        return "\n".join([head, *(f"{v}\n{repro}" for v, repro in self.violations)])
+
+
+def _hidden_ids(policy_name: str) -> list[str]:
+    """IDs the scoped policy's client must never see (visibility: team=a)."""
+    if policy_name != "scoped":
+        return []
+    return [c.id[:12] for c in CONTAINERS if c.labels.get("team") != "a"]
+
+
+@contextmanager
+def target(engine: Engine, policy_name: str, workdir: Path) -> Iterator[Target]:
+    spec = POLICIES[policy_name]
+    compiled = compile_policy(DockerSocketPolicySpec.model_validate(spec))
+    sock = str(workdir / f"{engine}-{policy_name}.sock")
+    daemon = FakeDaemon(sock, engine).start()
+    proxy = ProxyProcess(sock, workdir / f"proxy-{engine}-{policy_name}",
+                         policy=policy_document(spec))  # fmt: skip
+    try:
+        proxy.start()
+        t = Target(engine, policy_name, compiled, daemon, proxy)
+        t.stderr_seen = len(proxy.stderr_text())
+        detected = proxy.ready_info.get("engine")
+        if detected != engine:
+            t.startup.append(Violation("engine", f"proxy took the {engine} fake for {detected!r}"))
+        yield t
+    finally:
+        proxy.stop()
+        daemon.stop()
+
+
+def send_case(t: Target, case: Case) -> list[bytes]:
+    """Send every connection's bytes in the case's fragment order, half-close, read to EOF."""
+    socks = [socket.create_connection(t.proxy.addr, timeout=READ_TIMEOUT) for _ in case.streams]
+    out = [b""] * len(socks)
+    try:
+        pos = [0] * len(socks)
+        for i, n in case.fragments:
+            # the proxy may close early (a refusal): what it answered is still read
+            with suppress(OSError):
+                socks[i].sendall(case.streams[i][pos[i] : pos[i] + n])
+            pos[i] += n
+        for s in socks:
+            with suppress(OSError):
+                s.shutdown(socket.SHUT_WR)
+        for i, s in enumerate(socks):
+            out[i] = _read_all(s)
+    finally:
+        for s in socks:
+            s.close()
+    return out
+
+
+def send_direct(daemon: FakeDaemon, data: bytes) -> bytes:
+    """Bytes straight to the fake daemon, no proxy (to show that the oracle does see holes)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(READ_TIMEOUT)
+        s.connect(daemon.socket_path)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        return _read_all(s)
+
+
+def _read_all(s: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        try:
+            data = s.recv(65536)
+        except TimeoutError:
+            chunks.append(b"<<fuzz: no EOF within the read timeout>>")
+            break
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def check(t: Target, case: Case, answers: list[bytes], sent: bytes) -> list[Violation]:
+    """The oracle over what the daemon recorded since the last check, and the proxy's health."""
+    found: list[Violation] = []
+    records = t.daemon.snapshot(t.seen)
+    t.seen += len(records)
+    for rec in records:
+        found += check_record(t.policy, rec, t.engine)
+    err = t.proxy.stderr_text()
+    new_err, t.stderr_seen = err[t.stderr_seen :], len(err)
+    if "internal error" in new_err or "Traceback" in new_err:
+        found.append(Violation("internal-error", new_err[-1500:], case.number))
+    if not t.proxy.alive():
+        found.append(Violation("crash", f"proxy exited: {err[-1500:]}", case.number))
+    for answer in answers:
+        if b"<<fuzz: no EOF" in answer:
+            found.append(
+                Violation(
+                    "hang", f"no answer/close after half-close: {answer[:300]!r}", case.number
+                )
+            )
+        if t.policy_name == "scoped":
+            if SECRET.encode() in answer:
+                found.append(Violation("leak", "redacted Env value in an answer", case.number))
+            for hidden in _hidden_ids(t.policy_name):
+                if hidden.encode() in answer and hidden.encode() not in sent:
+                    found.append(
+                        Violation("leak", f"hidden container {hidden} in an answer", case.number)
+                    )
+    return found
+
+
+def run_case(t: Target, case: Case) -> list[Violation]:
+    answers = send_case(t, case)
+    found = check(t, case, answers, b"".join(case.streams))
+    # attribute each finding to the case whose marker the daemon saw (records may lag a case)
+    return [v if v.case is not None else Violation(v.kind, v.detail, case.number) for v in found]
+
+
+def shrink(t: Target, case: Case, kind: str) -> Case:
+    """A smaller case that still shows a violation of `kind` (greedy, bounded)."""
+    budget = [SHRINK_BUDGET]
+
+    def still_fails(c: Case) -> bool:
+        if budget[0] <= 0 or not t.proxy.alive():
+            return False
+        budget[0] -= 1
+        return any(v.kind == kind for v in run_case(t, c))
+
+    def plain(streams: list[bytes]) -> Case:
+        return Case(case.number, streams, [(i, len(s)) for i, s in enumerate(streams)])
+
+    best = case
+    if len(best.streams) > 1 or len(best.fragments) > len(best.streams):
+        for i in range(len(best.streams)):
+            candidate = plain([s for k, s in enumerate(best.streams) if k != i] or [b""])
+            if still_fails(candidate):
+                best = candidate
+                break
+        else:
+            candidate = plain(best.streams)
+            if still_fails(candidate):
+                best = candidate
+    for ci in range(len(best.streams)):
+        lines = best.streams[ci].split(b"\n")
+        i = 0
+        while i < len(lines) and budget[0] > 0:
+            trial = lines[:i] + lines[i + 1 :]
+            streams = list(best.streams)
+            streams[ci] = b"\n".join(trial)
+            candidate = plain(streams)
+            if trial and still_fails(candidate):
+                best, lines = candidate, trial
+            else:
+                i += 1
+    return best
+
+
+def run(
+    seed: int,
+    *,
+    cases: int | None = None,
+    seconds: float | None = None,
+    engines: tuple[Engine, ...] = ("docker", "podman"),
+    policies: tuple[str, ...] = ("scoped", "broad"),
+    only_case: int | None = None,
+    max_failures: int = 5,
+    log: bool = True,
+) -> Report:
+    """Fuzz every (engine, policy) pair in turn; each gets an equal share of cases or time."""
+    report = Report(seed)
+    pairs = [(e, p) for e in engines for p in policies]
+    workroot = Path(tempfile.mkdtemp(prefix="dso-fuzz-", dir="/tmp"))
+    if log:
+        print(f"fuzz seed={seed} (replay: FUZZ_SEED={seed})", flush=True)
+    with ExitStack() as stack:
+        for k, (engine, policy_name) in enumerate(pairs):
+            t = stack.enter_context(target(engine, policy_name, workroot))
+            report.violations += [(v, f"  engine={engine} policy={policy_name}") for v in t.startup]
+            rng = random.Random(f"{seed}/{engine}/{policy_name}")
+            deadline = time.monotonic() + seconds / len(pairs) if seconds else None
+            share = None if cases is None else cases // len(pairs) + (k < cases % len(pairs))
+            n = 0
+            while (share is None or n < share) and (
+                deadline is None or time.monotonic() < deadline
+            ):
+                case = make_case(rng, n, engine)
+                n += 1
+                if only_case is not None and case.number != only_case:
+                    continue
+                found = run_case(t, case)
+                report.cases += 1
+                for v in found:
+                    culprit = case if v.case in (None, case.number) else None
+                    small = shrink(t, culprit, v.kind) if culprit is not None else None
+                    repro = (
+                        f"  engine={engine} policy={policy_name} seed={seed} case={v.case}\n"
+                        + (
+                            small.reproducer()
+                            if small is not None
+                            else "  (case bytes: replay --only-case)"
+                        )
+                    )
+                    report.violations.append((v, repro))
+                    if log:
+                        print(f"{v}\n{repro}", flush=True)
+                if len(report.violations) >= max_failures:
+                    break
+            report.requests_recorded += t.daemon.snapshot().__len__()
+            # the end: still alive and answering
+            status, _ = t.proxy.get("/_ping")
+            if status != 200 or not t.proxy.alive():
+                report.violations.append(
+                    (
+                        Violation("crash", f"/_ping answered {status} at the end"),
+                        f"  engine={engine}",
+                    )
+                )
+            if len(report.violations) >= max_failures:
+                break
+    if log:
+        print(report.summary(), flush=True)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--seed", type=int, default=None, help="RNG seed (default: random, printed)")
+    p.add_argument("--seconds", type=float, default=None, help="run this long in total")
+    p.add_argument("--cases", type=int, default=None, help="run this many cases in total")
+    p.add_argument("--engine", choices=["docker", "podman"], action="append")
+    p.add_argument("--policy", choices=sorted(POLICIES), action="append")
+    p.add_argument("--only-case", type=int, default=None, help="replay one case number of the seed")
+    p.add_argument("--max-failures", type=int, default=5)
+    args = p.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    if args.seconds is None and args.cases is None:
+        args.seconds = 60.0
+    report = run(
+        seed,
+        cases=args.cases,
+        seconds=args.seconds,
+        engines=tuple(args.engine or ["docker", "podman"]),
+        policies=tuple(args.policy or sorted(POLICIES)),
+        only_case=args.only_case,
+        max_failures=args.max_failures,
+    )
+    return 1 if report.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
