@@ -20,7 +20,8 @@ from docker_socket_operator.api.models import KIND
 from docker_socket_operator.controller.render.common import DEFAULT_METRICS_PORT, RenderOptions
 
 DEFAULT_NAMESPACE = "docker-socket-operator"
-DEFAULT_IMAGE = f"ghcr.io/docker-socket-operator/docker-socket-operator:{__version__}"
+# The tag `make image` builds: no registry publishes the image yet (docs/image.md).
+DEFAULT_IMAGE = f"docker-socket-operator:{__version__}"
 
 
 def _selector(text: str) -> dict[str, str]:
@@ -67,6 +68,30 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="K=V[,K=V]",
         help="pods allowed to scrape the proxies' metrics port",
+    )
+
+
+def _add_podman_kube_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=("kubernetes", "podman-kube"),
+        default="kubernetes",
+        help="kubernetes: what the operator applies; podman-kube: a Pod and ConfigMap for "
+        "`podman kube play` on a Podman host",
+    )
+    p.add_argument(
+        "--podman-socket",
+        default="rootful",
+        metavar="rootful|rootless|PATH",
+        help="podman-kube: the host's Podman socket (rootful: /run/podman/podman.sock; "
+        "rootless: $XDG_RUNTIME_DIR/podman/podman.sock)",
+    )
+    p.add_argument(
+        "--publish",
+        type=_host_port,
+        default=None,
+        metavar="HOST:PORT",
+        help="podman-kube: host address and port of the proxy's API (default 127.0.0.1:2375)",
     )
 
 
@@ -128,6 +153,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     rd = sub.add_parser("render", help="print the objects the operator would apply for a policy")
     rd.add_argument("-f", "--file", required=True, help="DockerSocketPolicy YAML ('-': stdin)")
     _add_render_options(rd)
+    _add_podman_kube_options(rd)
     rd.set_defaults(func=run_render_command)
 
     crd = sub.add_parser("crd", help="print or write the CustomResourceDefinition")
@@ -166,16 +192,9 @@ def render_stream(
 ) -> list[dict[str, Any]]:
     """Every DockerSocketPolicy in a YAML stream, validated and rendered (PolicyError)."""
     from docker_socket_operator.controller.render import render
-    from docker_socket_operator.controller.validate import validate_policy
-    from docker_socket_operator.policy.types import PolicyError
 
     out: list[dict[str, Any]] = []
-    for doc in yaml.safe_load_all(text):
-        if not doc:
-            continue
-        if doc.get("kind") != KIND or not (doc.get("metadata") or {}).get("name"):
-            raise PolicyError("expected DockerSocketPolicy documents with metadata.name")
-        validate_policy(doc)
+    for doc in _policies(text):
         children = render(doc, namespace, image, options)
         if not doc.get("metadata", {}).get("uid"):
             # Only the API server knows the policy's uid; an ownerReference needs it.
@@ -183,6 +202,47 @@ def render_stream(
                 child["metadata"].pop("ownerReferences", None)
         out.extend(children)
     return out
+
+
+def render_podman_stream(
+    text: str, image: str, options: RenderOptions, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """`render --format podman-kube`: every policy in the stream as a ConfigMap and a Pod."""
+    from docker_socket_operator.controller.render.podman_kube import (
+        DEFAULT_PUBLISH,
+        PodmanKubeOptions,
+        podman_socket_path,
+        render_podman_kube,
+    )
+
+    host = PodmanKubeOptions(
+        socket_path=podman_socket_path(args.podman_socket, os.environ),
+        publish=args.publish or DEFAULT_PUBLISH,
+    )
+    out: list[dict[str, Any]] = []
+    for doc in _policies(text):
+        out.extend(render_podman_kube(doc, image, options, host))
+    return out
+
+
+def _policies(text: str) -> list[dict[str, Any]]:
+    """The validated DockerSocketPolicy documents of a YAML stream (PolicyError)."""
+    from docker_socket_operator.controller.validate import validate_policy
+    from docker_socket_operator.policy.types import PolicyError
+
+    try:
+        docs = [doc for doc in yaml.safe_load_all(text) if doc]
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"not YAML: {exc}") from None
+    for doc in docs:
+        if (
+            not isinstance(doc, dict)
+            or doc.get("kind") != KIND
+            or not (doc.get("metadata") or {}).get("name")
+        ):
+            raise PolicyError("expected DockerSocketPolicy documents with metadata.name")
+        validate_policy(doc)
+    return docs
 
 
 class _BlockDumper(yaml.SafeDumper):
@@ -202,7 +262,10 @@ def run_render_command(args: argparse.Namespace) -> int:
 
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     try:
-        objs = render_stream(text, args.namespace, args.image, render_options(args))
+        if args.format == "podman-kube":
+            objs = render_podman_stream(text, args.image, render_options(args), args)
+        else:
+            objs = render_stream(text, args.namespace, args.image, render_options(args))
     except PolicyError as exc:
         print(f"invalid policy: {exc}", file=sys.stderr)
         return 1
