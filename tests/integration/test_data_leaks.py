@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.daemons import Daemon
+from tests.support.daemons import Daemon, docker_cli
 from tests.support.proxyproc import ProxyPool
 from tests.support.rawhttp import RawResponse, assert_blocked, call
 
@@ -314,3 +314,28 @@ def test_create_cannot_reach_a_hidden_container_even_when_opened(
         assert r.status == 201, r.body
     finally:
         daemon.remove("dl-legit")
+
+
+@pytest.mark.usefixtures("docker_cli_available")
+def test_docker_cli_works_and_shows_nothing_hidden(
+    daemon: Daemon, proxies: ProxyPool, scene: Scene
+) -> None:
+    host = proxies.get(daemon.socket_path, RULES, visibility=VISIBILITY).docker_host
+    for args in (
+        ("top", "dl-mine"),
+        ("top", "dl-mine", "aux"),
+        ("network", "inspect", NET),
+        ("network", "ls"),
+        ("volume", "ls"),
+        ("ps", "-a"),
+    ):
+        out = docker_cli(host, *args)
+        if daemon.kind == "podman" and args[0] == "top":
+            # Podman 4 runs the image's ps for these (busybox: empty answer); not the proxy's doing
+            assert out.returncode == 0 or b"blocked" not in out.stderr, out.stderr
+        else:
+            assert out.returncode == 0, (args, out.stderr)
+        assert not scene.leaks(out.stdout + out.stderr), (args, out.stdout[:300])
+    env = docker_cli(host, "top", "dl-mine", "aux", "e")
+    assert env.returncode != 0 and b"blocked by policy" in env.stderr
+    assert SECRET.encode() not in env.stdout
