@@ -58,7 +58,9 @@ OTHER_MANAGERS = frozenset(
     {"kube-controller-manager", "kube-scheduler", "kwok", "bench", "Python-urllib", "kubectl",
      "kubectl-client-side-apply", "kubectl-create", "kubectl-patch"}
 )  # fmt: skip
-LEASE_NAME = "docker-socket-operator"  # the operator's default --lease-name
+# The operator's default Lease: one per controller name, in kube-system.
+LEASE_NAME = "dso-dockersocket.io-operator"
+LEASE_NS = "kube-system"
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"})
 # (resource, subresource) pairs nobody but the operator writes in this cluster, so
 # apiserver_request_total on them counts the operator's write *requests* (no-op ones too).
@@ -71,14 +73,14 @@ OPERATOR_ONLY = {
     ("networkpolicies", ""),
     ("configmaps", ""),  # the root CA publisher writes once per new namespace
 }
-# Children live in NS; the Lease too. Policies are cluster-scoped.
+# Children live in NS; the Lease in LEASE_NS. Policies are cluster-scoped.
 WATCHED = {
     "DockerSocketPolicy": POLICIES_PATH,
     "ConfigMap": f"/api/v1/namespaces/{NS}/configmaps",
     "DaemonSet": f"/apis/apps/v1/namespaces/{NS}/daemonsets",
     "Service": f"/api/v1/namespaces/{NS}/services",
     "NetworkPolicy": f"/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies",
-    "Lease": f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases",
+    "Lease": f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases",
 }
 
 
