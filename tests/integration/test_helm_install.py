@@ -110,9 +110,8 @@ def operator(
     workdir = tmp_path_factory.mktemp("operator")
     kubeconfig = workdir / "sa.kubeconfig"
     kubeconfig.write_text(json.dumps(config))
-    op = OperatorProcess(
-        kubeconfig, workdir, NS, image=PROXY_IMAGE, extra_args=("--lease-name", FULLNAME)
-    )
+    # The chart's defaults: Lease dso-<controllerName> in kube-system, the one its Role names.
+    op = OperatorProcess(kubeconfig, workdir, NS, image=PROXY_IMAGE)
     op.start()
     try:
         op.wait_ready()
