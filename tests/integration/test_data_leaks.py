@@ -32,6 +32,7 @@ RULES: list[dict[str, Any]] = [
             "exec.*",
             "networks.list",
             "networks.inspect",
+            "images.inspect",
             "volumes.*",
             "system.events",
             "system.ping",
@@ -339,3 +340,20 @@ def test_docker_cli_works_and_shows_nothing_hidden(
     env = docker_cli(host, "top", "dl-mine", "aux", "e")
     assert env.returncode != 0 and b"blocked by policy" in env.stderr
     assert SECRET.encode() not in env.stdout
+
+
+def test_image_committed_from_a_hidden_container_does_not_show_it(
+    daemon: Daemon, addr: tuple[str, int], scene: Scene
+) -> None:
+    r = daemon.api("POST", "/commit", {}, query={"container": scene.hidden, "repo": "dl-commit"})
+    assert r.status == 201, r.body
+    try:
+        direct = daemon.api("GET", "/v1.41/images/dl-commit/json")
+        assert SECRET.encode() in direct.body  # what there is to hide
+        for version in ("/v1.41", ""):
+            seen = call(addr, "GET", f"{version}/images/dl-commit/json")
+            assert seen.status == 200, seen.body[:300]
+            body = seen.body.replace(b"dl-commit", b"")
+            assert scene.hidden.encode() not in body, body[:400]
+    finally:
+        daemon.api("DELETE", "/images/dl-commit", query={"force": "1"})

@@ -201,3 +201,12 @@ def test_events_about_other_objects_follow_the_container_they_name() -> None:
     assert visible(ev("volume", "shared")) and visible(ev("volume", "brand-new"))
     assert not visible(ev("volume", "brand-new", container=late))
     assert not visible(ev("volume", "brand-new"))  # now it is used by a hidden one only
+
+
+def test_image_inspect_hides_its_source_container_and_env() -> None:
+    doc = {"Id": "sha256:1", "Container": HIDDEN, "ContainerConfig": {"Env": ["K=v"]}}
+    out = ANSWER_FILTERS["images.inspect"].rewrite(VISIBLE_POLICY, doc, CONTAINERS)
+    assert out["Container"] == "" and out["ContainerConfig"]["Env"] == ["K=<redacted>"]
+    mine = ANSWER_FILTERS["images.inspect"].rewrite(VISIBLE_POLICY, {"Container": SEEN}, CONTAINERS)
+    assert mine["Container"] == SEEN
+    assert ANSWER_FILTERS["images.inspect"].rewrite(VISIBLE_POLICY, [], CONTAINERS) == []

@@ -67,11 +67,11 @@ def event_visible(policy: CompiledPolicy, event: Any) -> bool:
     return _visible(filters, name if isinstance(name, str) else "", attributes)
 
 
-def redact_container_inspect(policy: CompiledPolicy, doc: Any) -> Any:
+def redact_container_inspect(policy: CompiledPolicy, doc: Any, key: str = "Config") -> Any:
     """GET /containers/{id}/json: Config.Env values replaced ('K=V' -> 'K=<redacted>')."""
     if not policy.redact_env or not isinstance(doc, dict):
         return doc
-    config = doc.get("Config")
+    config = doc.get(key)
     if not isinstance(config, dict) or not isinstance(config.get("Env"), list):
         return doc
     env = [
@@ -80,7 +80,7 @@ def redact_container_inspect(policy: CompiledPolicy, doc: Any) -> Any:
         else entry
         for entry in config["Env"]
     ]
-    return {**doc, "Config": {**config, "Env": env}}
+    return {**doc, key: {**config, "Env": env}}
 
 
 def container_facts_from_inspect(doc: Any) -> ContainerFacts:
@@ -322,6 +322,21 @@ def _rewrite_container_inspect(policy: CompiledPolicy, doc: Any, _: list[Any]) -
     return redact_container_inspect(policy, doc)
 
 
+def filter_image_inspect(policy: CompiledPolicy, doc: Any, containers: list[Any]) -> Any:
+    """GET /images/{name}/json: an image committed from a container keeps (API < 1.45) that
+    container's ID in `Container` and its whole config, environment included, in
+    `ContainerConfig`. The ID is blanked unless visible, the environment redacted."""
+    doc = redact_container_inspect(policy, doc, "ContainerConfig")
+    source = doc.get("Container") if isinstance(doc, dict) else None
+    hidden = (
+        policy.visibility is not None
+        and isinstance(source, str)
+        and source != ""
+        and source not in visible_container_ids(policy, containers)
+    )
+    return {**doc, "Container": ""} if hidden else doc
+
+
 def _under_visibility(policy: CompiledPolicy) -> bool:
     return policy.visibility is not None
 
@@ -329,8 +344,8 @@ def _under_visibility(policy: CompiledPolicy) -> bool:
 @dataclass(frozen=True, slots=True)
 class AnswerFilter:
     """How the 200 answer to one GET operation is rewritten before the client sees it.
-    `needs_containers`: the rewrite takes the daemon's full container list (who is visible,
-    who mounts what); otherwise it gets an empty one."""
+    `needs_containers`: under visibility the rewrite takes the daemon's full container list
+    (who is visible, who mounts what); otherwise it gets an empty one."""
 
     applies: Callable[[CompiledPolicy], bool]
     rewrite: Callable[[CompiledPolicy, Any, list[Any]], Any]
@@ -344,4 +359,7 @@ ANSWER_FILTERS: Mapping[str, AnswerFilter] = {
     "networks.inspect": AnswerFilter(_under_visibility, filter_network, True),
     "networks.list": AnswerFilter(_under_visibility, filter_network_list, True),
     "volumes.list": AnswerFilter(_under_visibility, filter_volume_list, True),
+    "images.inspect": AnswerFilter(
+        lambda p: p.redact_env or p.visibility is not None, filter_image_inspect, True
+    ),
 }

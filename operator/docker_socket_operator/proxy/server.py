@@ -510,7 +510,8 @@ class ProxyServer:
         answer_filter = ANSWER_FILTERS.get(name) if filtered else None
         if answer_filter is not None and answer_filter.applies(policy):
             doc = decode_json(await conn.read_body(resp, FILTER_LIMIT))
-            containers = await self._containers() if answer_filter.needs_containers else []
+            needs = answer_filter.needs_containers and policy.visibility is not None
+            containers = await self._containers() if needs else []
             out = json_bytes(answer_filter.rewrite(policy, doc, containers))
             self.audit.finish(rec, policy.audit)
             writer.write(resp.rebuilt(len(out)) + out)
