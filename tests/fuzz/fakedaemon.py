@@ -276,6 +276,7 @@ class FakeDaemon:
         if fixed is not None:
             return fixed
         ref = matched.params.get("id", "")
+        params = query_reading(query_values(query), self.engine)
         target = exec_container(ref) if kind == "exec" else resolve(ref)
         if kind in ("exec", "container") and target is None:
             what = "exec instance" if kind == "exec" else "container"
@@ -286,6 +287,7 @@ class FakeDaemon:
                 "containers.inspect": _inspect,
                 "exec.create": lambda c: {"Id": _exec_of(c)},
                 "containers.wait": lambda c: {"StatusCode": 0},
+                "containers.top": lambda c: _top(c, params.get("ps_args", "")),
             }
             if name in by_target:
                 return _response(201 if name == "exec.create" else 200, by_target[name](target))
@@ -337,6 +339,12 @@ class FakeDaemon:
         with contextlib.suppress(Exception):
             writer.write_eof()
         await writer.drain()
+
+
+def _top(c: FakeContainer, ps_args: str) -> dict[str, Any]:
+    """ps output; with an 'e' in its options ps prints each process's environment."""
+    cmd = "sleep 60" + ("".join(" " + e for e in c.env) if "e" in ps_args else "")
+    return {"Titles": ["UID", "PID", "CMD"], "Processes": [["root", "1", cmd]]}
 
 
 def _exec_of(c: FakeContainer) -> str:

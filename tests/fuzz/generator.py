@@ -34,6 +34,7 @@ class Request:
     length_delta: int = 0  # Content-Length off by this much
     version: str = "HTTP/1.1"
     escape_keys: bool = False
+    raw_framing: bool = False  # the headers and body already frame the message as sent
 
     def body_bytes(self) -> bytes:
         if self.body is None:
@@ -61,7 +62,11 @@ class Request:
                     out += b"%x\r\n%s\r\n" % (len(piece), piece)
             payload = out + b"0\r\n\r\n"
         else:
-            if (body or self.method in ("POST", "PUT")) and "content-length" not in names:
+            if (
+                (body or self.method in ("POST", "PUT"))
+                and "content-length" not in names
+                and not self.raw_framing
+            ):
                 head.append(f"Content-Length: {max(0, len(body) + self.length_delta)}")
             payload = body
         return ("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + payload
@@ -207,7 +212,7 @@ def _json_headers(rng: random.Random) -> list[tuple[str, str]]:
 def seed_request(rng: random.Random, engine: Engine) -> Request:
     v = rng.choice(VERSIONS + (["/v4.0.0"] if engine == "podman" else []))
     ref = rng.choice(REFS)
-    kind = rng.randrange(16)
+    kind = rng.randrange(17)
     if kind <= 3:
         name = rng.choice(NAMES)
         target = f"{v}/containers/create" + (f"?name={name}" if name else "")
@@ -243,8 +248,10 @@ def seed_request(rng: random.Random, engine: Engine) -> Request:
             "POST", f"{v}/containers/{ref}/{op}", _json_headers(rng) if body else [], body
         )
     if kind == 9:
+        key = rng.choice(["ps_args", "PS_ARGS", "ps.args", "Ps_Args", "ps_args"])
+        args = rng.choice(["eww", "aux", "-ef", "e", "auxe", "-o%20pid,args", "-A%20e", "ax"])
         tail = rng.choice(
-            ["json", "logs?stdout=1", "top?ps_args=eww", "top", "changes", "archive?path=/"]
+            ["json", "logs?stdout=1", f"top?{key}={args}", "top", "changes", "archive?path=/"]
         )
         return Request("GET", f"{v}/containers/{ref}/{tail}")
     if kind == 10:
@@ -259,6 +266,8 @@ def seed_request(rng: random.Random, engine: Engine) -> Request:
             rng.choice(["GET", "HEAD"]),
             f"{v}/{rng.choice(['_ping', 'version', 'info', 'events?since=1'])}",
         )
+    if kind == 16:
+        return smuggle_request(rng, v)
     if kind == 13:
         body = pairs(
             {"Memory": 1 << 20, "DeviceCgroupRules": ["a *:* rwm"] if rng.random() < 0.5 else []}
@@ -267,6 +276,34 @@ def seed_request(rng: random.Random, engine: Engine) -> Request:
     base = "/v4.0.0/libpod" if engine == "podman" else "/v1.41/libpod"
     return Request("POST", f"{base}/containers/create", _json_headers(rng),
                    pairs({"image": "alpine", "privileged": True}))  # fmt: skip
+
+
+def smuggle_request(rng: random.Random, v: str) -> Request:
+    """A request whose body holds another request, framed so that a reader that disagrees on
+    where the body ends would take the inner one as the next request."""
+    victim = rng.choice(["db", "secret", CONTAINERS[3].id, "web"])
+    inner = (
+        f"POST {v}/containers/{victim}/{rng.choice(['kill', 'rename?name=web-z', 'restart'])} "
+        "HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    outer = f"{v}/containers/{rng.choice(REFS)}/{rng.choice(['kill', 'start', 'resize?h=1&w=1'])}"
+    style = rng.randrange(4)
+    if style == 0:  # a chunked body that ends early
+        return Request(
+            "POST",
+            outer,
+            [("Transfer-Encoding", "chunked")],
+            b"0\r\n\r\n" + inner,
+            raw_framing=True,
+        )
+    if style == 1:  # a chunk size that lies
+        body = b"%x\r\n{}\r\n0\r\n\r\n" % rng.choice([1, 3, 0x40]) + inner
+        return Request("POST", outer, [("Transfer-Encoding", "chunked")], body, raw_framing=True)
+    if style == 2:  # a Content-Length shorter than what follows
+        return Request("POST", outer, [("Content-Length", "2")], b"{}" + inner, raw_framing=True)
+    # a chunk extension and trailer carrying the inner request's bytes
+    body = b"2;x=" + inner.replace(b"\r\n", b" ") + b"\r\n{}\r\n0\r\nX-T: 1\r\n\r\n"
+    return Request("POST", outer, [("Transfer-Encoding", "chunked")], body, raw_framing=True)
 
 
 # -- structural mutations -----------------------------------------------------------------------
@@ -355,6 +392,8 @@ def mutate_target(rng: random.Random, req: Request) -> None:
             + path
         )
         segs = path.split("/")
+    elif op == 5 and query and rng.random() < 0.5:
+        query = _flip_case(rng, query.split("=")[0]) + "=" + query.partition("=")[2]
     elif op == 5:
         segs[j] = _flip_case(rng, segs[j])
     elif op == 6:

@@ -115,8 +115,18 @@ def query_values(raw: str) -> dict[str, list[str]]:
     return values
 
 
+def query_key(key: str, engine: Engine) -> str:
+    """The parameter a key reaches: exact on dockerd; Podman's schema decoder ignores case and
+    tries a '.' path joined with '_' (`PS.Args` reaches `ps_args`)."""
+    return key if engine == "docker" else key.lower().replace(".", "_")
+
+
 def query_reading(values: dict[str, list[str]], engine: Engine) -> dict[str, str]:
-    return {k: (v[0] if engine == "docker" else v[-1]) for k, v in values.items() if v}
+    """One value per parameter: dockerd's Form.Get takes the first, Podman the last."""
+    merged: dict[str, list[str]] = {}
+    for key, vals in values.items():
+        merged.setdefault(query_key(key, engine), []).extend(vals)
+    return {k: (v[0] if engine == "docker" else v[-1]) for k, v in merged.items() if v}
 
 
 def split_target(target: str) -> tuple[str, str]:

@@ -34,6 +34,7 @@ from tests.fuzz.goreading import (
     api_path,
     decoded_path,
     go_json,
+    query_key,
     query_reading,
     query_values,
     split_target,
@@ -102,7 +103,10 @@ def check_record(policy: CompiledPolicy, rec: Recorded, engine: Engine) -> list[
         values = {k: form.get(k, []) + values.get(k, []) for k in {*form, *values}}
         if form:
             bad("two-readings", "a form-encoded body reached dockerd")
+    by_param: dict[str, list[str]] = {}
     for key, vals in values.items():
+        by_param.setdefault(query_key(key, engine), []).extend(vals)
+    for key, vals in by_param.items():
         if len(set(vals)) > 1:
             bad("two-readings", f"query parameter {key!r} repeated with values {vals}")
     for name in _READ_HEADERS:
@@ -164,6 +168,7 @@ _DEFAULT_CAPS = frozenset({
     "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE",
     "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
 })  # fmt: skip
+_RESOURCES = ("devices", "devicerequests", "devicecgrouprules", "cgroupparent")
 _MUST_BE_EMPTY = ("devices", "devicerequests", "devicecgrouprules", "sysctls", "cgroupparent",
                   "volumesfrom", "links")  # fmt: skip
 
@@ -246,7 +251,7 @@ def host_power(body: Any, engine: Engine, op: str) -> list[str]:
                 return [f"volume DriverOpts {opts.as_map()!r}"]
         return []
     if op == "containers.update":  # container.UpdateConfig: Resources and RestartPolicy only
-        return [f"update {k}={body.get(k)!r}" for k in _MUST_BE_EMPTY[:5] if _set(body.get(k))]
+        return [f"update {k}={body.get(k)!r}" for k in _RESOURCES if _set(body.get(k))]
     out = _host_config(body, engine, "")
     inner = body.get("hostconfig")
     if op == "containers.create" and isinstance(inner, DockerObject):

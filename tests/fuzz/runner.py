@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import socket
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from tests.fuzz.world import CONTAINERS, POLICIES, SECRET
 from tests.support.proxyproc import ProxyProcess, policy_document
 
 READ_TIMEOUT = 10.0
+_REQUEST_START = re.compile(rb"(?=(?:GET|POST|PUT|DELETE|HEAD) /)")
 SHRINK_BUDGET = 150
 
 
@@ -202,6 +204,16 @@ def shrink(t: Target, case: Case, kind: str) -> Case:
             if still_fails(candidate):
                 best = candidate
     for ci in range(len(best.streams)):
+        pieces = _REQUEST_START.split(best.streams[ci])
+        i = 0
+        while len(pieces) > 1 and i < len(pieces) and budget[0] > 0:
+            streams = list(best.streams)
+            streams[ci] = b"".join(pieces[:i] + pieces[i + 1 :])
+            candidate = plain(streams)
+            if still_fails(candidate):
+                best, pieces = candidate, pieces[:i] + pieces[i + 1 :]
+            else:
+                i += 1
         lines = best.streams[ci].split(b"\n")
         i = 0
         while i < len(lines) and budget[0] > 0:
