@@ -259,6 +259,8 @@ def test_half_sent_heads_get_408_and_give_their_descriptors_back(
         answers = [_answer(s) for s in socks]
     assert all(a.startswith(b"HTTP/1.1 408 ") for a in answers), {a[:40] for a in answers}
     assert b"request head not received" in answers[0]
+    timed_out = slow_proxy.wait_audit(lambda x: x.get("status") == 408)
+    assert any(x.get("status") == 408 and x["decision"] == "reject" for x in timed_out)
     wait_for(lambda: _fds(slow_proxy) <= baseline + 2, 30, "the descriptors to be released")
     assert _ping_from(slow_proxy, "127.0.0.1") == 200
 
