@@ -20,6 +20,7 @@ from typing import Any
 from docker_socket_operator.catalogue.operations import match_operation
 from tests.fuzz.goreading import (
     Engine,
+    Flavour,
     Unreadable,
     api_path,
     decoded_path,
@@ -72,16 +73,21 @@ class _Closed(Exception):
     pass
 
 
-def _ping_headers(engine: Engine) -> list[tuple[str, str]]:
-    if engine == "docker":
+def _ping_headers(flavour: Flavour) -> list[tuple[str, str]]:
+    if flavour == "unknown":
+        return [("Api-Version", "1.41"), ("Server", "engine/1.0")]
+    if flavour == "docker":
         return [("Api-Version", "1.47"), ("Docker-Experimental", "false"), ("Ostype", "linux"),
                 ("Server", "Docker/27.3.1 (linux)")]  # fmt: skip
     return [("Api-Version", "1.41"), ("Libpod-Api-Version", "4.3.1"),
             ("Libpod-Buildah-Version", "1.28.2"), ("Server", "Libpod/4.3.1 (linux)")]  # fmt: skip
 
 
-def _version(engine: Engine) -> dict[str, Any]:
-    if engine == "docker":
+def _version(flavour: Flavour) -> dict[str, Any]:
+    if flavour == "unknown":
+        return {"Components": [{"Name": "Daemon", "Version": "1.0"}], "Version": "1.0",
+                "ApiVersion": "1.41", "Os": "linux"}  # fmt: skip
+    if flavour == "docker":
         return {"Platform": {"Name": "Docker Engine - Community"},
                 "Components": [{"Name": "Engine", "Version": "27.3.1"}],
                 "Version": "27.3.1", "ApiVersion": "1.47", "MinAPIVersion": "1.24", "Os": "linux"}  # fmt: skip
@@ -110,9 +116,11 @@ def _summary(c: FakeContainer) -> dict[str, Any]:
 class FakeDaemon:
     """Start with start(); every request lands in `records` (guarded by `lock`)."""
 
-    def __init__(self, socket_path: str, engine: Engine) -> None:
+    def __init__(self, socket_path: str, flavour: Flavour) -> None:
         self.socket_path = socket_path
-        self.engine = engine
+        self.flavour = flavour
+        # how it routes and reads queries: an unknown engine is taken as the looser, Podman
+        self.engine: Engine = "docker" if flavour == "docker" else "podman"
         self.records: list[Recorded] = []
         self.lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -301,9 +309,9 @@ class FakeDaemon:
         """Answers that name no target: ping, version, lists, events, create."""
         if name == "system.ping":
             body = b"" if rec.method == "HEAD" else b"OK"
-            return _raw(200, body, "text/plain; charset=utf-8", _ping_headers(self.engine))
+            return _raw(200, body, "text/plain; charset=utf-8", _ping_headers(self.flavour))
         if name == "system.version":
-            return _response(200, _version(self.engine))
+            return _response(200, _version(self.flavour))
         if name == "containers.list":
             return _chunked(200, [_summary(c) for c in CONTAINERS])
         if name == "system.events":

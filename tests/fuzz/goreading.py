@@ -20,6 +20,9 @@ from typing import Any, Literal
 from docker_socket_operator.policy.body import DockerObject
 
 Engine = Literal["docker", "podman"]
+# What the fake daemon says it is: "unknown" answers /_ping and /version like neither engine
+# (the proxy must then apply the strictest dialect, and the oracle checks both readings).
+Flavour = Literal["docker", "podman", "unknown"]
 
 # dockerd: "/v{version:[0-9.]+}"; Podman's compat and libpod routers: "/v{version:[0-9][0-9A-Za-z.-]*}"
 _VERSION = {
