@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from docker_socket_operator.api import models
+from docker_socket_operator.policy.floor import AUDIT_FORWARDABLE, HOST_REACHING
 from docker_socket_operator.policy.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +68,7 @@ NOTES: dict[tuple[str, str], tuple[str | None, str]] = {
         "requests, or `all`.",
         "audit: all",
     ),
+    ("DockerSocketPolicySpec", "mode"): (None, "mode: audit  # then: docker-socket-operator suggest AUDIT.jsonl"),
     ("DockerSocketPolicySpec", "limits"): ("Request limits the proxy enforces.", "limits: {maxBodyBytes: 2097152}"),
     ("DockerSocketPolicySpec", "resources"): ("CPU and memory of each proxy container.", "resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {memory: 128Mi}}"),
     ("DockerSocketPolicySpec", "seLinuxType"): (None, "seLinuxType: spc_t"),
@@ -263,6 +265,34 @@ def walk_models() -> tuple[list[type[BaseModel]], dict[str, list[str]]]:
     return order, used_at
 
 
+def audit_floor_section() -> list[str]:
+    """The audit-mode floor, from policy/floor.py: what `mode: audit` may forward."""
+    ops = ", ".join(f"`{name}`" for name in sorted(AUDIT_FORWARDABLE))
+    reaching = ", ".join(f"`{name}`" for name in sorted(HOST_REACHING))
+    return [
+        "## Audit mode and its floor",
+        "",
+        "With `mode: audit` every request is decided as in `enforce`, but one the policy would deny "
+        "is forwarded and logged (and counted) with `decision: would-deny`, its rule and reason, "
+        "unless the floor refuses it. The floor (docs/security.md says why) keeps denied:",
+        "",
+        "- everything hidden by `visibility` (containers, and what names them) and, under "
+        "`redactEnv`, `top` with environment-printing `ps_args`;",
+        "- unknown routes and every Podman libpod route;",
+        "- every operation not in this list: " + ops + ";",
+        "- a container create or update, a volume create or an old-API start body asking for "
+        "host power: privileged, any bind or bind mount of a host path, host or container "
+        "namespaces, capabilities beyond Docker's default set, devices, VolumesFrom, sysctls, "
+        "security options, runtimes, cgroup parent (unless the policy's own rule allows it: then "
+        "it is simply allowed);",
+        "- a privileged exec;",
+        "- " + reaching + " into a container that has host power itself (privileged, host "
+        "namespaces, added capabilities, devices, binds or bind mounts, unconfined security "
+        "options).",
+        "",
+    ]
+
+
 def render() -> str:
     order, used_at = walk_models()
     missing: list[str] = []
@@ -279,6 +309,7 @@ def render() -> str:
         "Presets: " + ", ".join(f"`{name}`" for name in PRESETS) + ".",
         "",
     ]
+    lines += audit_floor_section()
     for model in order:
         lines += [f"## {model.__name__}", ""]
         doc = (model.__doc__ or "").strip()

@@ -2,7 +2,7 @@
 the proxy's policy file and the operator's rendering.
 
 The proxy reads the same document the operator reads (a whole DockerSocketPolicy
-YAML); only `spec.rules`, `spec.visibility`, `spec.audit` and `spec.limits`
+YAML); only `spec.rules`, `spec.visibility`, `spec.mode`, `spec.audit` and `spec.limits`
 matter to it, the rest is for the operator.
 """
 
@@ -20,6 +20,7 @@ API_VERSION: Final = "dockersocket.io/v1alpha1"
 
 PresetName = Literal["read-only", "discovery", "restart-only", "compose-admin", "ci-runner", "logs"]
 AuditMode = Literal["none", "denied", "all"]
+PolicyMode = Literal["enforce", "audit"]
 
 # Operation names look like "containers.restart"; a trailing "*" or "group.*" glob is allowed,
 # and "libpod:METHOD /libpod/path-glob" names a Podman libpod route.
@@ -239,6 +240,14 @@ class DockerSocketPolicySpec(Model):
     port: int = Field(default=2375, ge=1, le=65535)
     rules: list[Rule] = Field(default_factory=list, max_length=256)
     visibility: Visibility = Field(default_factory=Visibility)
+    mode: PolicyMode = Field(
+        default="enforce",
+        description=(
+            "enforce: denied requests are refused. audit: what enforce would deny is forwarded and"
+            " logged as would-deny, except the floor (host power, hidden containers, unknown and"
+            " libpod routes: docs/security.md), which stays denied."
+        ),
+    )
     audit: AuditMode = "denied"
     limits: Limits = Field(default_factory=Limits)
     resources: Resources = Field(default_factory=Resources)

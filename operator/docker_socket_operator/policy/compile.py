@@ -24,7 +24,12 @@ from typing import Literal
 import yaml
 from pydantic import ValidationError
 
-from docker_socket_operator.api.models import DockerSocketPolicy, DockerSocketPolicySpec, Rule
+from docker_socket_operator.api.models import (
+    DockerSocketPolicy,
+    DockerSocketPolicySpec,
+    PolicyMode,
+    Rule,
+)
 from docker_socket_operator.catalogue.operations import ALL_OPERATIONS, operations_named
 from docker_socket_operator.catalogue.types import Operation
 from docker_socket_operator.policy.constraints import CreateLimits, ExecLimits
@@ -101,6 +106,9 @@ class CompiledPolicy:
     event_filters: tuple[Selector, ...]
     body_ops: frozenset[str] = frozenset()
     container_ops: frozenset[str] = frozenset()
+    mode: PolicyMode = (
+        "enforce"  # or "audit": decide() forwards denials above the floor as would-deny
+    )
 
     def needs_body(self, op: Operation) -> bool:
         """Whether decide() must see the decoded request body for this operation."""
@@ -223,6 +231,13 @@ def compile_policy(spec: DockerSocketPolicySpec) -> CompiledPolicy:
         if first_op[name].target in ("container", "exec")
         and (visibility is not None or any(r.selector is not None for r in plan.rules))
     )
+    if spec.mode == "audit":
+        # The floor reads every body with host power and every container a call reaches, and
+        # the audit log records them for `suggest`.
+        body_ops = BODY_OPERATIONS
+        container_ops = frozenset(
+            op.name for op in ALL_OPERATIONS if op.target in ("container", "exec")
+        )
     return CompiledPolicy(
         audit=spec.audit,
         max_body=spec.limits.maxBodyBytes,
@@ -234,6 +249,7 @@ def compile_policy(spec: DockerSocketPolicySpec) -> CompiledPolicy:
         event_filters=_list_filters(visibility, plans.get("system.events")),
         body_ops=body_ops,
         container_ops=container_ops,
+        mode=spec.mode,
     )
 
 

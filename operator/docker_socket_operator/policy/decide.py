@@ -11,6 +11,7 @@ from docker_socket_operator.policy.compile import (
     CompiledPolicy,
     OpRule,
     ScopeKind,
+    scope_kind,
 )
 from docker_socket_operator.policy.constraints import (
     check_create_body,
@@ -19,6 +20,7 @@ from docker_socket_operator.policy.constraints import (
     check_update_body,
     check_volume_create_body,
 )
+from docker_socket_operator.policy.floor import floor_reason
 from docker_socket_operator.policy.psargs import top_args_reason
 from docker_socket_operator.policy.selectors import Selector
 from docker_socket_operator.policy.types import ContainerFacts, Decision, RequestFacts
@@ -26,6 +28,8 @@ from docker_socket_operator.policy.types import ContainerFacts, Decision, Reques
 DEFAULT_DENY = "default deny"
 NOT_VISIBLE = "container not visible to this client"
 REDACT_ENV = "visibility.redactEnv"
+# Denials that are floors in themselves: audit mode never forwards what a client may not see.
+FLOOR_RULES = frozenset({"visibility", REDACT_ENV})
 _LIBPOD_TOP = re.compile(r"/libpod/containers/[^/]+/top")
 
 
@@ -96,6 +100,20 @@ def _env_denial(req: RequestFacts) -> Decision | None:
     return None if reason is None else Decision(False, REDACT_ENV, reason)
 
 
+def _view_denial(policy: CompiledPolicy, req: RequestFacts) -> Decision | None:
+    """Visibility and redactEnv as they apply to an operation no rule names (audit mode)."""
+    op = req.op
+    if op is None:
+        return None
+    if policy.visibility is not None:
+        hidden = _visibility_denial(policy, scope_kind(op), req)
+        if hidden is not None:
+            return hidden
+    if policy.redact_env and op.name == "containers.top":
+        return _env_denial(req)
+    return None
+
+
 def _decide_libpod(policy: CompiledPolicy, req: RequestFacts) -> Decision:
     if policy.redact_env and _LIBPOD_TOP.fullmatch(req.api_path):
         denied = _env_denial(req)
@@ -110,7 +128,21 @@ def _decide_libpod(policy: CompiledPolicy, req: RequestFacts) -> Decision:
 
 
 def decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
-    """Allow or deny one request. Default deny; first matching rule wins."""
+    """Allow or deny one request. Default deny; first matching rule wins. In audit mode a denial
+    above the floor (policy/floor.py) comes back allowed, marked would_deny, rule and reason kept."""
+    decision = _decide(policy, req)
+    if decision.allow or policy.mode != "audit" or decision.rule in FLOOR_RULES:
+        return decision
+    hidden = _view_denial(policy, req)
+    if hidden is not None:
+        return hidden
+    floor = floor_reason(req)
+    if floor is not None:
+        return Decision(False, decision.rule, f"{decision.reason}; audit floor: {floor}")
+    return Decision(True, decision.rule, decision.reason, would_deny=True)
+
+
+def _decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
     if req.libpod:
         return _decide_libpod(policy, req)
     op = req.op

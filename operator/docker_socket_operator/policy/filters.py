@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from docker_socket_operator.policy.compile import CompiledPolicy
+from docker_socket_operator.policy.floor import inspect_host_power
 from docker_socket_operator.policy.selectors import Selector
 from docker_socket_operator.policy.types import BadBody, ContainerFacts
 
@@ -96,6 +97,7 @@ def container_facts_from_inspect(doc: Any) -> ContainerFacts:
         name=name.lstrip("/") if isinstance(name, str) else "",
         labels={k: v for k, v in _labels(config.get("Labels")).items() if isinstance(v, str)},
         image=image if isinstance(image, str) else "",
+        host_power=inspect_host_power(doc),
     )
 
 

@@ -20,6 +20,9 @@ class ContainerFacts:
     name: str  # without the leading '/'
     labels: Mapping[str, str] = field(default_factory=dict)
     image: str = ""
+    # Why the container holds host power (privileged, host namespaces, host binds...), or "":
+    # audit mode never forwards an exec, attach or file copy into such a container.
+    host_power: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,9 @@ class Decision:
     allow: bool
     rule: str  # "rules[2] allow containers.restart" | "default deny" | ...
     reason: str  # human words for the 403 message and the audit log
+    # Audit mode: enforce mode would deny (rule and reason say why) but the request is forwarded.
+    # allow is then True, so every path after the decision treats it as an allowed request.
+    would_deny: bool = False
 
 
 class PolicyError(ValueError):

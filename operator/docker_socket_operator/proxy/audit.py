@@ -11,7 +11,7 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from docker_socket_operator.proxy.metrics import Metrics
@@ -37,11 +37,13 @@ class AuditRecord:
     path: str
     started: float  # time.perf_counter() when the request head was parsed
     operation: str = ""
-    decision: str = ""  # allow | deny | reject (malformed) | error (daemon) | unresolved
+    decision: str = ""  # allow | would-deny (audit mode) | deny | reject | error | unresolved
     rule: str = ""
     reason: str = ""
     status: int = 0
     finished: bool = False  # counted and logged; the client has (or is getting) its answer
+    # What the request reached and asked for (policy/asks.py): read by `suggest`.
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 class AuditLog:
@@ -73,6 +75,7 @@ class AuditLog:
             "reason": rec.reason,
             "status": rec.status,
             "duration_ms": round(duration * 1000, 3),
+            **rec.facts,
         }
         self._buffer.append(json.dumps(line))
         if not self._flush_scheduled:

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from docker_socket_operator.catalogue.operations import link_parent, match_operation
 from docker_socket_operator.catalogue.paths import parse_target
 from docker_socket_operator.catalogue.types import BadTarget, Operation
+from docker_socket_operator.policy.asks import audit_facts
 from docker_socket_operator.policy.body import decode_docker_json
 from docker_socket_operator.policy.compile import CompiledPolicy
 from docker_socket_operator.policy.decide import NOT_VISIBLE, decide
@@ -299,6 +300,7 @@ class ProxyServer:
                 )
         rec.rule = decision.rule
         rec.reason = decision.reason
+        rec.facts = audit_facts(facts)
         if not decision.allow:
             rec.decision = "deny"
             rec.status = 403
@@ -310,7 +312,7 @@ class ProxyServer:
                 )
             )
             return keep
-        rec.decision = "allow"
+        rec.decision = "would-deny" if decision.would_deny else "allow"
         hijack = op is not None and op.hijack
         head = upstream_request_head(
             req, target, api_path, None if body_raw is None else len(body_raw), hijack
