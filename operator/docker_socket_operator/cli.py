@@ -14,6 +14,8 @@ proxy: `proxy --listen HOST:PORT|unix:/path [--listen ...] --socket PATH [--poli
 check: `check -f policy.yaml METHOD PATH [--body FILE] [--container-name N --container-label k=v]
        [--engine docker|podman|unknown]`
        prints the decision; exit 0 allow, 1 deny, 2 error.
+suggest: `suggest AUDIT.jsonl|- [--policy CURRENT.yaml]` prints the policy that allows exactly
+       what an audit log shows (suggest_command.py).
 """
 
 from __future__ import annotations
@@ -367,6 +369,15 @@ def register_operator_commands(sub: argparse._SubParsersAction[argparse.Argument
 
 
 REGISTRARS.append(register_operator_commands)
+
+
+def register_suggest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from docker_socket_operator.suggest_command import register_suggest as register
+
+    register(sub)
+
+
+REGISTRARS.append(register_suggest)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,184 @@
+"""suggest: the smallest policy for what an audit log shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from docker_socket_operator.api.models import DockerSocketPolicy
+from docker_socket_operator.cli import main
+from docker_socket_operator.policy.presets import PRESETS
+from docker_socket_operator.policy.suggest import container_scope, parse_audit_lines, suggest
+
+
+def line(op: str, decision: str = "would-deny", **facts: Any) -> dict[str, Any]:
+    return {"operation": op, "decision": decision, "method": "GET", "path": "/x", **facts}
+
+
+def c(name: str, **labels: str) -> dict[str, Any]:
+    return {"name": name, "labels": labels}
+
+
+def test_parse_tolerates_other_lines_and_prefixes() -> None:
+    text = [
+        "not json at all",
+        '{"ts": "t", "msg": "listening"}',
+        '[pod/dsp-x-abc/proxy] {"operation": "system.ping", "decision": "allow"}',
+        '{"operation": "system.info", "decision": "would-deny"',
+        "",
+    ]
+    assert parse_audit_lines(text) == [{"operation": "system.ping", "decision": "allow"}]
+
+
+def test_a_preset_when_the_calls_are_exactly_one() -> None:
+    records = [line(op) for op in PRESETS["discovery"]]
+    rules = suggest(records).document["spec"]["rules"]
+    assert rules == [{"preset": "discovery"}]
+
+
+def test_named_operations_otherwise_with_the_smallest_preset_that_holds_them() -> None:
+    records = [line("system.ping"), line("containers.list"), line("system.events")]
+    rules = suggest(records).document["spec"]["rules"]
+    assert rules == [
+        {
+            "allow": ["containers.list", "system.events", "system.ping"],
+            "description": "seen: 3 of the 11 in preset discovery",
+        }
+    ]
+
+
+def test_scopes_by_project_then_common_labels_then_names() -> None:
+    shop = {"com.docker.compose.project": "shop", "com.docker.compose.service": "api"}
+    assert container_scope([c("a", **shop), c("b", **shop)]) == {"composeProject": "shop"}
+    assert container_scope([c("a", team="ci", x="1"), c("b", team="ci")]) == {
+        "labels": {"team": "ci"}
+    }
+    assert container_scope([c("b", **{"org.opencontainers.image.title": "x"}), c("a")]) == {
+        "names": ["a", "b"]
+    }
+
+
+def test_container_calls_are_scoped_and_grouped_by_scope() -> None:
+    records = [
+        line("system.ping"),
+        line("containers.restart", container=c("rst")),
+        line("containers.inspect", container=c("rst")),
+        line("containers.logs", container=c("web", app="shop")),
+        line("containers.logs", container=c("db", app="shop")),
+    ]
+    rules = suggest(records).document["spec"]["rules"]
+    assert rules[0] == {
+        "allow": ["system.ping"],
+        "description": "seen: 1 of the 7 in preset restart-only",
+    }
+    assert {
+        "allow": ["containers.logs"],
+        "containers": {"labels": {"app": "shop"}},
+        "description": "seen: 1 of the 13 in preset logs",
+    } in rules
+    restart = next(r for r in rules if "containers.restart" in r.get("allow", []))
+    assert restart["allow"] == ["containers.inspect", "containers.restart"]
+    assert restart["containers"] == {"names": ["rst"]}
+
+
+def test_an_operation_seen_without_a_container_is_not_scoped() -> None:
+    records = [
+        line("containers.inspect", container=c("rst")),
+        line("containers.inspect"),
+    ]
+    assert suggest(records).document["spec"]["rules"][0]["allow"] == ["containers.inspect"]
+    assert "containers" not in suggest(records).document["spec"]["rules"][0]
+
+
+def test_create_constraints_open_exactly_what_the_bodies_asked() -> None:
+    job = {"ci.job": "true"}
+    records = [
+        line("containers.create", create={"name": "j1", "image": "bb:1", "labels": job}),
+        line(
+            "containers.create",
+            decision="allow",
+            create={
+                "name": "j2",
+                "image": "bb:2",
+                "labels": job,
+                "binds": ["/srv/ci"],
+                "capabilities": ["NET_ADMIN"],
+            },
+        ),
+        line("containers.start", container=c("j1", **job)),
+        line("exec.create", container=c("j1", **job), exec={"user": "1000"}),
+    ]
+    rules = suggest(records).document["spec"]["rules"]
+    assert rules == [
+        {
+            "allow": ["containers.create", "containers.start", "exec.create"],
+            "containers": {"labels": {"ci.job": "true"}},
+            "create": {
+                "bindPrefixes": ["/srv/ci"],
+                "capabilities": ["NET_ADMIN"],
+                "images": ["bb:1", "bb:2"],
+            },
+            "exec": {"users": ["1000"]},
+            "description": "seen: 3 of the 33 in preset ci-runner",
+        }
+    ]
+
+
+def test_with_the_current_policy_only_would_deny_is_added_in_front() -> None:
+    current = DockerSocketPolicy.model_validate(
+        {
+            "metadata": {"name": "bot"},
+            "spec": {
+                "mode": "audit",
+                "audit": "all",
+                "rules": [{"deny": ["containers.kill"]}, {"allow": ["system.ping"]}],
+                "visibility": {"containers": {"names": ["rst"]}},
+            },
+        }
+    )
+    records = [
+        line("system.ping", decision="allow"),
+        line("containers.kill", container=c("rst")),
+        line("containers.create", decision="deny", reason="x; audit floor: HostConfig.Privileged"),
+    ]
+    result = suggest(records, current)
+    spec = result.document["spec"]
+    assert result.document["metadata"] == {"name": "bot"}
+    assert "mode" not in spec and spec["audit"] == "all"
+    assert spec["visibility"] == {"containers": {"names": ["rst"]}}
+    assert spec["rules"][0]["allow"] == ["containers.kill"]
+    assert spec["rules"][1:] == [{"deny": ["containers.kill"]}, {"allow": ["system.ping"]}]
+    assert result.refused == ["GET /x: x; audit floor: HostConfig.Privileged"]
+
+
+def test_floor_refusals_and_unknown_operations_are_never_suggested() -> None:
+    records = [
+        line("unknown"),
+        line("libpod"),
+        line("containers.create", decision="deny", reason="no; audit floor: privileged"),
+        line("system.ping", decision="reject"),
+    ]
+    assert suggest(records).document["spec"]["rules"] == []
+
+
+def test_cli_reads_stdin_and_prints_a_valid_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    text = "\n".join(json.dumps(line(op)) for op in PRESETS["restart-only"]) + "\nnoise\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert main(["suggest", "-"]) == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    assert DockerSocketPolicy.model_validate(doc).spec.rules[0].preset == "restart-only"
+    empty = tmp_path / "empty.log"
+    empty.write_text("nothing here\n")
+    assert main(["suggest", str(empty)]) == 2
+    assert main(["suggest", str(tmp_path / "missing.log")]) == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("spec: {rules: [{allow: [nope.nope]}], bogus: 1}\n")
+    assert main(["suggest", str(empty), "--policy", str(bad)]) == 2
