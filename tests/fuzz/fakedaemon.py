@@ -350,8 +350,10 @@ class FakeDaemon:
 
 
 def _top(c: FakeContainer, ps_args: str) -> dict[str, Any]:
-    """ps output; with an 'e' in its options ps prints each process's environment."""
-    cmd = "sleep 60" + ("".join(" " + e for e in c.env) if "e" in ps_args else "")
+    """ps output; BSD-style options (a word without '-') with an 'e' print each process's
+    environment (`-e` is "every process")."""
+    env = any("e" in word for word in ps_args.split() if not word.startswith("-"))
+    cmd = "sleep 60" + ("".join(" " + e for e in c.env) if env else "")
     return {"Titles": ["UID", "PID", "CMD"], "Processes": [["root", "1", cmd]]}
 
 

@@ -17,6 +17,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from tests.fuzz.world import CONTAINERS, POLICIES, SECRET
 from tests.support.proxyproc import ProxyProcess, policy_document
 
 READ_TIMEOUT = 10.0
+_STATUS = re.compile(rb"HTTP/1\.[01] ([0-9]{3}) ")
 _REQUEST_START = re.compile(rb"(?=(?:GET|POST|PUT|DELETE|HEAD) /)")
 SHRINK_BUDGET = 150
 
@@ -54,13 +56,17 @@ class Target:
 class Report:
     seed: int
     cases: int = 0
-    requests_recorded: int = 0
+    requests_recorded: int = 0  # everything the fake daemons received, the proxy's lookups too
+    forwarded: int = 0  # client requests among them
+    statuses: Counter[str] = field(default_factory=Counter)  # the proxy's answers to clients
     violations: list[tuple[Violation, str]] = field(default_factory=list)  # (violation, reproducer)
 
     def summary(self) -> str:
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items()))
         head = (
             f"fuzz seed={self.seed}: {self.cases} cases, {self.requests_recorded} requests reached "
-            f"the fake daemons, {len(self.violations)} violation(s)"
+            f"the fake daemons ({self.forwarded} from clients), {len(self.violations)} "
+            f"violation(s)\n  proxy answers by status: {answers}"
         )
         return "\n".join([head, *(f"{v}\n{repro}" for v, repro in self.violations)])
 
@@ -178,8 +184,11 @@ def check(t: Target, case: Case, answers: list[bytes], sent: bytes) -> list[Viol
     return found
 
 
-def run_case(t: Target, case: Case) -> list[Violation]:
+def run_case(t: Target, case: Case, statuses: Counter[str] | None = None) -> list[Violation]:
     answers = send_case(t, case)
+    if statuses is not None:
+        for answer in answers:
+            statuses.update(m.decode() for m in _STATUS.findall(answer))
     found = check(t, case, answers, b"".join(case.streams))
     # attribute each finding to the case whose marker the daemon saw (records may lag a case)
     return [v if v.case is not None else Violation(v.kind, v.detail, case.number) for v in found]
@@ -267,7 +276,7 @@ def run(
                 n += 1
                 if only_case is not None and case.number != only_case:
                     continue
-                found = run_case(t, case)
+                found = run_case(t, case, report.statuses)
                 report.cases += 1
                 for v in found:
                     culprit = case if v.case in (None, case.number) else None
@@ -285,7 +294,9 @@ def run(
                         print(f"{v}\n{repro}", flush=True)
                 if len(report.violations) >= max_failures:
                     break
-            report.requests_recorded += t.daemon.snapshot().__len__()
+            recorded = t.daemon.snapshot()
+            report.requests_recorded += len(recorded)
+            report.forwarded += sum(1 for r in recorded if r.case is not None)
             # the end: still alive and answering
             status, _ = t.proxy.get("/_ping")
             if status != 200 or not t.proxy.alive():
