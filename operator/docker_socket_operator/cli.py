@@ -328,7 +328,7 @@ def run_check(args: argparse.Namespace) -> int:
         engine=args.engine,
     )
     decision = decide(policy, facts)
-    verdict = "allow" if decision.allow else "deny"
+    verdict = "would-deny" if decision.would_deny else "allow" if decision.allow else "deny"
     operation = op.name if op else ("libpod" if target.libpod else "unknown")
     if args.json:
         print(

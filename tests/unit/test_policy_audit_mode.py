@@ -207,3 +207,28 @@ def test_audit_facts_of_a_create_and_an_exec() -> None:
         "container": {"name": "web", "labels": {"team": "ci"}},
         "exec": {"user": "app"},
     }
+
+
+def test_the_status_says_a_policy_is_in_audit_mode() -> None:
+    from docker_socket_operator.controller.status import Outcome, compute_status
+
+    policy: dict[str, Any] = {"metadata": {"generation": 2}, "spec": {"mode": "audit"}}
+    status = compute_status(policy, Outcome(), None, now="t")
+    audit_mode = [c for c in status["conditions"] if c["type"] == "AuditMode"]
+    assert (
+        audit_mode
+        and audit_mode[0]["status"] == "True"
+        and "would-deny" in audit_mode[0]["message"]
+    )
+    policy["spec"]["mode"] = "enforce"
+    status = compute_status(policy, Outcome(), None, now="t")
+    assert all(c["type"] != "AuditMode" for c in status["conditions"])
+
+
+def test_the_proxy_policy_document_carries_audit_mode_only_when_set() -> None:
+    from docker_socket_operator.api.models import DockerSocketPolicySpec
+    from docker_socket_operator.controller.render.configmap import policy_document
+
+    audit_spec = DockerSocketPolicySpec.model_validate({"mode": "audit"})
+    assert policy_document("p", audit_spec)["spec"]["mode"] == "audit"
+    assert "mode" not in policy_document("p", DockerSocketPolicySpec())["spec"]

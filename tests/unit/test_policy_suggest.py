@@ -54,10 +54,13 @@ def test_named_operations_otherwise_with_the_smallest_preset_that_holds_them() -
 def test_scopes_by_project_then_common_labels_then_names() -> None:
     shop = {"com.docker.compose.project": "shop", "com.docker.compose.service": "api"}
     assert container_scope([c("a", **shop), c("b", **shop)]) == {"composeProject": "shop"}
-    assert container_scope([c("a", team="ci", x="1"), c("b", team="ci")]) == {
+    made = frozenset({"a", "b"})
+    assert container_scope([c("a", team="ci", x="1"), c("b", team="ci")], made) == {
         "labels": {"team": "ci"}
     }
-    assert container_scope([c("b", **{"org.opencontainers.image.title": "x"}), c("a")]) == {
+    # Containers the client did not create: exactly the ones it touched.
+    assert container_scope([c("a", team="ci"), c("b", team="ci")]) == {"names": ["a", "b"]}
+    assert container_scope([c("b", **{"org.opencontainers.image.title": "x"}), c("a")], made) == {
         "names": ["a", "b"]
     }
 
@@ -67,7 +70,9 @@ def test_container_calls_are_scoped_and_grouped_by_scope() -> None:
         line("system.ping"),
         line("containers.restart", container=c("rst")),
         line("containers.inspect", container=c("rst")),
+        line("containers.create", create={"name": "web", "image": "bb", "labels": {"app": "shop"}}),
         line("containers.logs", container=c("web", app="shop")),
+        line("containers.create", create={"name": "db", "image": "bb", "labels": {"app": "shop"}}),
         line("containers.logs", container=c("db", app="shop")),
     ]
     rules = suggest(records).document["spec"]["rules"]
@@ -76,9 +81,10 @@ def test_container_calls_are_scoped_and_grouped_by_scope() -> None:
         "description": "seen: 1 of the 7 in preset restart-only",
     }
     assert {
-        "allow": ["containers.logs"],
+        "allow": ["containers.create", "containers.logs"],
         "containers": {"labels": {"app": "shop"}},
-        "description": "seen: 1 of the 13 in preset logs",
+        "create": {"images": ["bb"]},
+        "description": "seen: 2 of the 33 in preset ci-runner",
     } in rules
     restart = next(r for r in rules if "containers.restart" in r.get("allow", []))
     assert restart["allow"] == ["containers.inspect", "containers.restart"]

@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "Reconciling", "Stalled")
+# Present only while spec.mode is audit: the proxies do not enforce the rules.
+AUDIT_MODE_MESSAGE = (
+    "spec.mode is audit: requests the rules deny are forwarded and logged as would-deny "
+    "(only the audit floor is enforced); `docker-socket-operator suggest` writes the policy"
+)
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,8 @@ def compute_status(
         conditions = rollout_conditions(rollout)
         stalled = False
     conditions += _kstatus_mirrors(conditions, stalled)
+    if (policy.get("spec") or {}).get("mode") == "audit":
+        conditions.append(_condition("AuditMode", True, "AuditMode", AUDIT_MODE_MESSAGE))
     for cond in conditions:
         cond["observedGeneration"] = generation
     status: dict[str, Any] = {

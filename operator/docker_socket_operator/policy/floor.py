@@ -140,7 +140,9 @@ def floor_reason(req: RequestFacts) -> str | None:
     return None
 
 
-_NAMESPACE_MODES = ("networkmode", "pidmode", "ipcmode", "utsmode", "usernsmode", "cgroupnsmode")
+# Not cgroupnsmode: "host" is dockerd's default on cgroup v1 hosts, and gives a container with
+# no other power a view of cgroup paths, not control of them.
+_NAMESPACE_MODES = ("networkmode", "pidmode", "ipcmode", "utsmode", "usernsmode")
 
 
 def inspect_host_power(doc: Mapping[str, Any]) -> str:

@@ -90,19 +90,23 @@ def _label_items(container: Mapping[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def container_scope(containers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The narrowest selector, by what the containers show: one compose project, else the
-    labels they all carry, else their names."""
+def container_scope(
+    containers: Sequence[Mapping[str, Any]], created: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The narrowest selector, by what the containers show: one compose project; else, for
+    containers the client created itself (`created`: their names), the labels its creates set
+    (the names of a CI job or a terminal change with every run); else the names seen."""
     projects = {
         (c.get("labels") or {}).get(COMPOSE_PROJECT) if isinstance(c.get("labels"), dict) else None
         for c in containers
     }
     if len(projects) == 1 and isinstance(next(iter(projects)), str):
         return {"composeProject": next(iter(projects))}
-    common = set.intersection(*(_label_items(c) for c in containers)) if containers else set()
-    if common:
-        return {"labels": dict(sorted(common))}
     names = sorted({str(c.get("name", "")) for c in containers})
+    if set(names) <= created:
+        common = set.intersection(*(_label_items(c) for c in containers))
+        if common:
+            return {"labels": dict(sorted(common))}
     return {"names": names}
 
 
@@ -151,9 +155,12 @@ def _operations_rule(ops: list[str]) -> dict[str, Any]:
 def _rules(by_op: Mapping[str, _Calls]) -> list[dict[str, Any]]:
     groups: dict[str, list[str]] = {}
     scopes: dict[str, dict[str, Any] | None] = {}
+    created = frozenset(str(c.get("name", "")) for calls in by_op.values() for c in calls.creates)
     for name, calls in by_op.items():
         scoped = scope_kind(_OPERATIONS[name]) in ("target", "create", "rename")
-        scope = container_scope(calls.containers) if scoped and not calls.unscoped else None
+        scope = (
+            container_scope(calls.containers, created) if scoped and not calls.unscoped else None
+        )
         key = json.dumps(scope, sort_keys=True)
         groups.setdefault(key, []).append(name)
         scopes[key] = scope

@@ -18,6 +18,8 @@ def policy_document(name: str, expanded: DockerSocketPolicySpec) -> dict[str, An
     """The proxy's `--policy` file: a DockerSocketPolicy with presets already expanded, so
     the rules a proxy enforces are readable in the ConfigMap and pinned to this operator."""
     spec = expanded.model_dump(mode="json", exclude_none=True, include=set(PROXY_FIELDS))
+    if expanded.mode != "enforce":  # written only when set, so enforce policies render as before
+        spec["mode"] = expanded.mode
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "spec": spec}
 
 
