@@ -216,8 +216,8 @@ def suggest(
             calls.execs.append(rec["exec"])
     rules = _rules(by_op)
     if current is not None:
-        spec = current.spec.model_dump(mode="json", exclude_defaults=True, exclude={"mode"})
-        spec["rules"] = rules + spec.get("rules", [])
+        rest = current.spec.model_dump(mode="json", exclude_defaults=True, exclude={"mode"})
+        spec = {"rules": rules + rest.pop("rules", []), **rest}
         name = current.metadata.name
     else:
         spec = {"rules": rules}

@@ -37,7 +37,7 @@ class Metrics:
     def render(self) -> str:
         p = PREFIX
         out = [
-            f"# HELP {p}_requests_total Requests by catalogue operation and policy decision.",
+            f"# HELP {p}_requests_total Requests by operation and decision (allow, would-deny, deny...).",
             f"# TYPE {p}_requests_total counter",
         ]
         for (op, decision), n in sorted(self.requests.items()):
