@@ -60,13 +60,17 @@ class Recorded:
     @property
     def case(self) -> int | None:
         marker = self.header("x-fuzz-case")
-        return int(marker) if marker is not None and marker.isdigit() else None
+        return int(marker) if marker is not None and _digits(marker) else None
 
     def describe(self) -> str:
         head = "".join(f"{k}: {v}\r\n" for k, v in self.headers)
         return f"{self.method} {self.target} {self.version}\r\n{head}\r\n" + self.body.decode(
             "utf-8", "replace"
         )
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 class _Closed(Exception):
@@ -228,7 +232,7 @@ class FakeDaemon:
         if te is not None and te != "chunked":
             rec.anomalies.append(f"Transfer-Encoding {te!r}")
         cl = rec.header("content-length")
-        if cl is not None and not cl.isdigit():
+        if cl is not None and not _digits(cl):
             rec.anomalies.append(f"Content-Length {cl!r}")
 
     async def _read_body(self, rec: Recorded, reader: asyncio.StreamReader) -> None:
@@ -253,7 +257,7 @@ class FakeDaemon:
             rec.body = b"".join(chunks)
         else:
             cl = rec.header("content-length") or "0"
-            rec.body = await reader.readexactly(int(cl) if cl.isdigit() else 0)
+            rec.body = await reader.readexactly(int(cl) if _digits(cl) else 0)
         rec.complete = True
 
     # -- answers ----------------------------------------------------------------------------

@@ -103,9 +103,9 @@ def _unescape(text: str, plus_is_space: bool) -> str:
     return out.decode("utf-8", "replace")
 
 
-def query_values(raw: str) -> dict[str, list[str]]:
-    """url.ParseQuery: every value of every key, in order."""
-    values: dict[str, list[str]] = {}
+def query_values(raw: str) -> list[tuple[str, str]]:
+    """url.ParseQuery: every (key, value) pair, in order."""
+    values: list[tuple[str, str]] = []
     for pair in raw.split("&"):
         if ";" in pair or not pair:
             continue
@@ -114,7 +114,7 @@ def query_values(raw: str) -> dict[str, list[str]]:
             k, v = _unescape(key, True), _unescape(value, True)
         except Unreadable:
             continue
-        values.setdefault(k, []).append(v)
+        values.append((k, v))
     return values
 
 
@@ -124,12 +124,19 @@ def query_key(key: str, engine: Engine) -> str:
     return key if engine == "docker" else key.lower().replace(".", "_")
 
 
-def query_reading(values: dict[str, list[str]], engine: Engine) -> dict[str, str]:
-    """One value per parameter: dockerd's Form.Get takes the first, Podman the last."""
+def query_params(values: list[tuple[str, str]], engine: Engine) -> dict[str, list[str]]:
+    """Every value each parameter gets, in order, keyed as the engine matches names."""
     merged: dict[str, list[str]] = {}
-    for key, vals in values.items():
-        merged.setdefault(query_key(key, engine), []).extend(vals)
-    return {k: (v[0] if engine == "docker" else v[-1]) for k, v in merged.items() if v}
+    for key, value in values:
+        merged.setdefault(query_key(key, engine), []).append(value)
+    return merged
+
+
+def query_reading(values: list[tuple[str, str]], engine: Engine) -> dict[str, str]:
+    """One value per parameter: dockerd's Form.Get takes the first, Podman the last."""
+    return {
+        k: v[0] if engine == "docker" else v[-1] for k, v in query_params(values, engine).items()
+    }
 
 
 def split_target(target: str) -> tuple[str, str]:

@@ -34,7 +34,7 @@ from tests.fuzz.goreading import (
     api_path,
     decoded_path,
     go_json,
-    query_key,
+    query_params,
     query_reading,
     query_values,
     split_target,
@@ -100,13 +100,10 @@ def check_record(policy: CompiledPolicy, rec: Recorded, engine: Engine) -> list[
     if engine == "docker" and ctype == "application/x-www-form-urlencoded" and rec.method != "GET":
         # dockerd's ParseForm puts a form body's values ahead of the query's
         form = query_values(rec.body.decode("latin-1"))
-        values = {k: form.get(k, []) + values.get(k, []) for k in {*form, *values}}
+        values = form + values
         if form:
             bad("two-readings", "a form-encoded body reached dockerd")
-    by_param: dict[str, list[str]] = {}
-    for key, vals in values.items():
-        by_param.setdefault(query_key(key, engine), []).extend(vals)
-    for key, vals in by_param.items():
+    for key, vals in query_params(values, engine).items():
         if len(set(vals)) > 1:
             bad("two-readings", f"query parameter {key!r} repeated with values {vals}")
     for name in _READ_HEADERS:

@@ -15,7 +15,7 @@ from docker_socket_operator.api.models import DockerSocketPolicySpec
 from docker_socket_operator.policy.compile import compile_policy
 from tests.fuzz.fakedaemon import FakeDaemon
 from tests.fuzz.generator import Case, make_case
-from tests.fuzz.goreading import Engine
+from tests.fuzz.goreading import Engine, go_fold, go_json, query_reading, query_values
 from tests.fuzz.oracle import check_record
 from tests.fuzz.runner import run, send_direct
 from tests.fuzz.world import CONTAINERS, POLICIES
@@ -114,3 +114,15 @@ def test_cases_replay_from_their_seed() -> None:
 
     assert [c.streams for c in cases(5)] == [c.streams for c in cases(5)]
     assert [c.streams for c in cases(5)] != [c.streams for c in cases(6)]
+
+
+def test_go_readings() -> None:
+    """The oracle's model of the daemons: Go's key folding and the two query readings."""
+    assert go_fold("HO\u017fTCONFIG") == "hostconfig"
+    assert go_fold("\u212aernelMemory") == "kernelmemory"
+    assert go_fold("\ufb01le") != "file"  # no multi-rune folds in Go
+    body = go_json(b'{"HostConfig":{"Privileged":true},"hostconfig":{"Binds":null}}')
+    assert body["hostconfig"]["privileged"] is True  # the repeated object merged, not replaced
+    values = query_values("name=a&NAME=b&name=c+d&x=%zz&y;z=1")
+    assert query_reading(values, "docker") == {"name": "a", "NAME": "b"}
+    assert query_reading(values, "podman") == {"name": "c d"}
