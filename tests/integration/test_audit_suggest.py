@@ -175,3 +175,30 @@ def test_audit_then_suggest_then_enforce(
     denied = [x for x in again if x["decision"] != "allow"]
     assert [x["decision"] for x in denied] == ["deny"] * 3, denied
     assert {x["operation"] for x in denied} == {"containers.create", "exec.create"}
+
+
+@pytest.mark.podman
+def test_audit_floor_on_podman(podman: Daemon, proxies: ProxyPool) -> None:
+    """Podman's inspect of a plain container shows no host power (exec is forwarded as
+    would-deny); a privileged create, a bind of / and any libpod route stay denied."""
+    podman.create("aud-pm")
+    try:
+        p = proxies.get(podman.socket_path, [], mode="audit", audit="all")
+        api = docker.APIClient(base_url=p.docker_host, version="1.41", timeout=30)
+        exec_id = api.exec_create("aud-pm", ["true"])["Id"]
+        assert exec_id in podman.exec_ids("aud-pm")
+        for name, host_config in (
+            ("aud-pm-priv", api.create_host_config(privileged=True)),
+            ("aud-pm-bind", api.create_host_config(binds=["/:/host"])),
+        ):
+            with pytest.raises(docker.errors.APIError) as exc:
+                api.create_container(podman.image, "true", name=name, host_config=host_config)
+            assert exc.value.status_code == 403
+            assert podman.inspect(name) is None
+        status, _ = p.get("/v4.0.0/libpod/containers/json")
+        assert status == 403
+        lines = p.wait_audit(lambda x: x.get("operation") == "libpod")
+        assert any(x["decision"] == "would-deny" and x["operation"] == "exec.create" for x in lines)
+    finally:
+        for name in ("aud-pm", "aud-pm-priv", "aud-pm-bind"):
+            podman.remove(name)
