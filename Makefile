@@ -10,6 +10,7 @@ SHARED ?= $(abspath ../shared)
 export SHARED
 
 include mk/controlplane.mk
+include mk/node.mk
 include mk/image.mk
 include mk/install.mk
 
@@ -19,7 +20,7 @@ include mk/install.mk
 
 help:
 	@echo "make demo   - private dockerd + the proxy with a sample policy, allowed and denied calls"
-	@echo "make test   - lint, types, generated files, unit and integration tests (real daemons)"
+	@echo "make test   - lint, types, generated files, unit, integration and real-node tests"
 	@echo "make bench  - proxy vs direct socket (and operator figures when the control plane exists)"
 	@echo "make fuzz   - differential fuzzer through the real proxy (FUZZ_SECONDS=600, FUZZ_SEED=...)"
 
@@ -70,9 +71,11 @@ test-integration: deps
 test: deps lint typecheck
 	@# A failed control-plane build does not hide the rest: the kube tests then skip, saying why.
 	@$(MAKE) --no-print-directory controlplane || echo "!! control plane build failed: kube-marked tests will skip"
+	@$(MAKE) --no-print-directory node-deps node-bins || echo "!! node build failed: node-marked tests will skip"
 	$(VENV)/bin/pytest -q -rs tests
 
 demo: deps controlplane
+	@$(MAKE) --no-print-directory node-deps node-bins || echo "!! node build failed: the demo skips its real-node part"
 	$(PY) demo/run.py
 
 bench: deps
