@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from docker_socket_operator.controller.kube import CHILD_KINDS, KubeClient, kind_of
+from docker_socket_operator.controller.kube import CHILD_KINDS, ApiError, KubeClient, kind_of
 from docker_socket_operator.controller.ownership import (
     field_paths,
     foreign_fields,
@@ -89,7 +89,7 @@ async def apply_child(
                 "drift: %s has fields set by others (%s): rendering it afresh",
                 what, ", ".join(paths) or "managedFields reset",
             )  # fmt: skip
-            await client.merge_patch(path, take_over(live))
+            await _take_over(client, path, live)
             result = await client.apply(desired)
             if on_repair is not None:
                 await on_repair(result, paths)
@@ -98,6 +98,20 @@ async def apply_child(
         return live
     log.info("applying %s (%s)", what, "created" if live is None else "changed")
     return await client.apply(desired)
+
+
+async def _take_over(client: KubeClient, path: str, live: dict[str, Any]) -> None:
+    """The managedFields take-over; the object moving meanwhile (a status write) means a
+    conflict: read it again and retry rather than wait for the next event."""
+    for attempt in range(3):
+        try:
+            await client.merge_patch(path, take_over(live))
+            return
+        except ApiError as exc:
+            fresh = await client.get(path) if exc.status == 409 and attempt < 2 else None
+            if fresh is None:
+                raise
+            live = fresh
 
 
 async def prune_children(
