@@ -121,7 +121,6 @@ def _tcp_url(sock: socket.socket, scheme: str) -> str:
 async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
     from docker_socket_operator.proxy.admin import AdminServer
     from docker_socket_operator.proxy.audit import AuditLog, log_event
-    from docker_socket_operator.proxy.http1 import HEAD_LIMIT
     from docker_socket_operator.proxy.metrics import Metrics
     from docker_socket_operator.proxy.reload import (
         PolicyHolder,
@@ -157,15 +156,11 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
             path = addr.removeprefix("unix:").removeprefix("//")
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            srv = await asyncio.start_unix_server(
-                proxy.handle_client, path, limit=HEAD_LIMIT, backlog=1024
-            )
+            srv = await proxy.listen_unix(path)
             bound.append(f"unix://{path}")
         else:
             host, port = _split_host_port(addr)
-            srv = await asyncio.start_server(
-                proxy.handle_client, host, port, limit=HEAD_LIMIT, backlog=1024, reuse_address=True
-            )
+            srv = await proxy.listen_tcp(host, port)
             bound += [_tcp_url(s, "tcp") for s in srv.sockets]
         servers.append(srv)
     metrics_url = None
@@ -200,7 +195,7 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
         srv.close()
     for task in tasks:
         task.cancel()
-    proxy.watch.close()
+    proxy.close()
     pool.close()
     audit.flush()
     return 0
@@ -282,54 +277,40 @@ def register_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from docker_socket_operator.catalogue.operations import link_parent, match_operation
-    from docker_socket_operator.catalogue.paths import parse_target
-    from docker_socket_operator.catalogue.types import BadTarget
-    from docker_socket_operator.policy.body import decode_docker_json
+    from docker_socket_operator.catalogue.operations import link_parent
     from docker_socket_operator.policy.compile import load_policy_file
     from docker_socket_operator.policy.decide import decide
-    from docker_socket_operator.policy.types import BadBody, ContainerFacts, RequestFacts
-    from docker_socket_operator.proxy.http1 import HttpError, parse_query
+    from docker_socket_operator.policy.types import ContainerFacts
+    from docker_socket_operator.proxy.facts import operation_name, request_facts
+    from docker_socket_operator.proxy.http1 import HttpError
 
     method = args.method.upper()
     try:
         policy = load_policy_file(args.policy)
-        target = parse_target(args.path)
-        query = parse_query(target.query, libpod=target.libpod)
-        body: Any = None
+        raw: bytes | None = None
         if args.body:
             raw = sys.stdin.buffer.read() if args.body == "-" else open(args.body, "rb").read()  # noqa: SIM115
-            body = decode_docker_json(raw) if raw.strip() else None
+        facts = request_facts(method, args.path, raw, engine=args.engine)
         labels = dict(_label_pair(x) for x in args.container_label)
-    except (BadTarget, BadBody, HttpError, OSError, ValueError) as e:
+    except HttpError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    matched = match_operation(method, target.api_path)
-    op = matched.op if matched else None
-    params = dict(matched.params) if matched else {}
-    container = None
+    op = facts.op
     if op is not None and policy.needs_container(op):
-        ref = link_parent(op, params, query) or params.get("id", "")
+        ref = link_parent(op, facts.params, facts.query) or facts.params.get("id", "")
         container = ContainerFacts(
             id=args.container_id or ref,
             name=(args.container_name or ref).lstrip("/"),
             labels=labels,
             image=args.container_image,
         )
-    facts = RequestFacts(
-        method=method,
-        api_path=target.api_path,
-        op=op,
-        params=params,
-        query=query,
-        body=body,
-        container=container,
-        libpod=target.libpod,
-        engine=args.engine,
-    )
+        facts = dataclasses.replace(facts, container=container)
     decision = decide(policy, facts)
     verdict = "would-deny" if decision.would_deny else "allow" if decision.allow else "deny"
-    operation = op.name if op else ("libpod" if target.libpod else "unknown")
+    operation = operation_name(facts)
     if args.json:
         print(
             json.dumps(

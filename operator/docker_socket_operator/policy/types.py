@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from docker_socket_operator.catalogue.types import Operation
+from docker_socket_operator.catalogue.types import Operation, RequestTarget
 
 # The daemon behind the proxy: each decodes a create body its own way (see policy/engines.py).
 Engine = Literal["docker", "podman", "unknown"]
@@ -36,6 +36,8 @@ class RequestFacts:
     container: ContainerFacts | None = None  # resolved target container, when needed
     libpod: bool = False
     engine: Engine = "unknown"  # unknown: the checks apply the strictest common dialect
+    # The request-target as parsed (version prefix, raw query): what the proxy forwards.
+    target: RequestTarget | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from docker_socket_operator.proxy.http1 import (
     ResponseHead,
     UpstreamProtocolError,
 )
+from docker_socket_operator.proxy.stream import Stream
 from docker_socket_operator.proxy.upstream import BodyRelay, UpstreamConnection
 
 RELAY_BLOCK = 256 * 1024
@@ -35,7 +36,7 @@ SMALL_BODY = 64 * 1024  # bodies up to this size go out in the same write as the
 DRAIN_ABOVE = 256 * 1024
 
 
-async def drain(writer: asyncio.StreamWriter) -> None:
+async def drain(writer: Stream) -> None:
     """Wait for the peer only when a backlog has built up (an await per small write costs
     more than the write itself on the hot path)."""
     if writer.transport.get_write_buffer_size() > DRAIN_ABOVE or writer.transport.is_closing():
@@ -49,9 +50,7 @@ def _body_timeout(seconds: float) -> HttpError:
     return HttpError(408, f"request body not received within {seconds:g} seconds")
 
 
-async def read_request_body(
-    reader: asyncio.StreamReader, req: RequestHead, limit: int, seconds: float
-) -> bytes:
+async def read_request_body(reader: Stream, req: RequestHead, limit: int, seconds: float) -> bytes:
     """The whole request body, chunked decoded, for the policy to inspect (413 over `limit`,
     408 when it takes longer than `seconds` in all)."""
     try:
@@ -61,7 +60,7 @@ async def read_request_body(
         raise _body_timeout(seconds) from None
 
 
-async def _read_request_body(reader: asyncio.StreamReader, req: RequestHead, limit: int) -> bytes:
+async def _read_request_body(reader: Stream, req: RequestHead, limit: int) -> bytes:
     if req.content_length is not None:
         if req.content_length > limit:
             raise HttpError(413, f"request body larger than {limit} bytes")
@@ -80,7 +79,7 @@ async def _read_request_body(reader: asyncio.StreamReader, req: RequestHead, lim
 
 
 async def stream_request_body(
-    reader: asyncio.StreamReader, req: RequestHead, writer: asyncio.StreamWriter, seconds: float
+    reader: Stream, req: RequestHead, writer: Stream, seconds: float
 ) -> None:
     """Relay a body the policy does not need (build contexts, archives) as the client framed
     it; never reads past its end, so a pipelined next request stays in the reader. Large
@@ -111,7 +110,7 @@ class _ReadClock:
 
 
 async def _stream_request_body(
-    reader: asyncio.StreamReader, req: RequestHead, writer: asyncio.StreamWriter, clock: _ReadClock
+    reader: Stream, req: RequestHead, writer: Stream, clock: _ReadClock
 ) -> None:
     if req.content_length:
         remaining = req.content_length
@@ -129,9 +128,9 @@ async def _stream_request_body(
 
 
 async def _walk_chunked(
-    reader: asyncio.StreamReader,
+    reader: Stream,
     scanner: ChunkScanner,
-    writer: asyncio.StreamWriter | None,
+    writer: Stream | None,
     clock: _ReadClock | None,
 ) -> None:
     pending: list[bytes] = []
@@ -166,7 +165,7 @@ async def _walk_chunked(
 
 
 async def discard_request_body(
-    reader: asyncio.StreamReader, req: RequestHead, limit: int, seconds: float
+    reader: Stream, req: RequestHead, limit: int, seconds: float
 ) -> bool:
     """Skip an unread body after a deny so the connection stays usable; False when it is too
     big (or unframed) to skip, or slower than `seconds`, and the connection must be closed."""
@@ -188,7 +187,7 @@ async def discard_request_body(
 
 
 async def relay_response(
-    up: UpstreamConnection, resp: ResponseHead, head: bytes, client: asyncio.StreamWriter
+    up: UpstreamConnection, resp: ResponseHead, head: bytes, client: Stream
 ) -> bool:
     """Send `head` and relay the body unchanged. True when the body ended on its framing
     (the upstream connection is reusable if the head says so).
@@ -214,13 +213,13 @@ async def relay_response(
 async def relay_events_filtered(
     up: UpstreamConnection,
     resp: ResponseHead,
-    client: asyncio.StreamWriter,
+    client: Stream,
     visible: Callable[[Any], bool],
 ) -> bool:
     """The events stream with only the events the client may see: each JSON line is decoded,
     kept or dropped, and sent at once (one chunk per event, so nothing waits in a buffer).
     Lines that are not JSON objects are dropped (fail closed)."""
-    reader = up.reader
+    reader = up
     chunked = resp.framing is Framing.CHUNKED
     client.write(resp.raw)
     await client.drain()
@@ -269,28 +268,24 @@ async def relay_events_filtered(
 # -- hijacked streams -------------------------------------------------------------------------
 
 
-async def pipe_hijacked(
-    client_reader: asyncio.StreamReader,
-    client_writer: asyncio.StreamWriter,
-    up: UpstreamConnection,
-) -> None:
+async def pipe_hijacked(client: Stream, up: UpstreamConnection) -> None:
     """Raw bytes both ways after a 101 (or Docker's raw-stream 200). The client's EOF (stdin
     closed) is passed on as a half-close so the command sees EOF and its output still flows
     back; the pipe ends when the daemon closes. No idle timeout."""
 
     async def client_to_daemon() -> None:
         with contextlib.suppress(ConnectionError, OSError):
-            while data := await client_reader.read(RELAY_BLOCK):
-                up.writer.write(data)
-                await up.writer.drain()
-            if up.writer.can_write_eof():
-                up.writer.write_eof()
+            while data := await client.read(RELAY_BLOCK):
+                up.write(data)
+                await up.drain()
+            if up.can_write_eof():
+                up.write_eof()
 
     upload = asyncio.create_task(client_to_daemon())
     try:
-        while data := await up.reader.read(RELAY_BLOCK):
-            client_writer.write(data)
-            await client_writer.drain()
+        while data := await up.read(RELAY_BLOCK):
+            client.write(data)
+            await client.drain()
     finally:
         upload.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -18,14 +18,13 @@ from docker_socket_operator.proxy.http1 import (
     RequestHead,
     UpstreamProtocolError,
 )
+from docker_socket_operator.proxy.stream import Stream
 from docker_socket_operator.proxy.watchdog import HeadWatch
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
-async def read_request_head(
-    reader: asyncio.StreamReader, watch: HeadWatch | None = None
-) -> bytes | None:
+async def read_request_head(reader: Stream, watch: HeadWatch | None = None) -> bytes | None:
     """Bytes up to and including the blank line (a bare-LF blank line ends it too, so that
     such a request is answered 400 at once rather than waited on). None on EOF before a
     request begins. With `watch` (armed with the idle timeout of a kept-alive connection),
@@ -44,7 +43,7 @@ async def read_request_head(
     if rest > 0:
         if len(line) + rest > HEAD_LIMIT:
             raise HttpError(431, "request header fields too large")
-        return line + await reader.readexactly(rest)
+        return line + reader.consume(rest)
     if watch is not None:  # only a head that did not come in one piece needs the deadline moved
         watch.head_begun(reader)
     parts = [line]
@@ -64,11 +63,10 @@ async def read_request_head(
         raise HttpError(431, "request header fields too large") from None
 
 
-def _head_rest(reader: asyncio.StreamReader) -> int:
+def _head_rest(reader: Stream) -> int:
     """How many buffered bytes complete the head after its first line (which ended in LF),
-    or 0 when its end is not buffered yet. StreamReader has no public peek; its buffer is
-    read, never changed, here."""
-    buf: bytearray = reader._buffer  # type: ignore[attr-defined]
+    or 0 when its end is not buffered yet."""
+    buf = reader.buffer
     if buf[:1] == b"\n":
         return 1
     if buf[:2] == b"\r\n":

@@ -1,9 +1,12 @@
 """One client connection: a loop of requests, each parsed, decided, then forwarded or refused.
 
-Per request: strict head parse → canonical target → catalogue operation → body (buffered and
-decoded only when the policy needs it) → target container resolved by an upstream inspect when
-the policy needs it (and the path rewritten to its full ID, so the daemon acts on exactly the
-container that was decided on) → decide → 403, or forward and relay/filter the response.
+Per request: strict head parse → its facts (proxy/facts.py: target, query, operation, and the
+body, read and decoded only when the policy needs it) → target container resolved by an
+upstream inspect when the policy needs it (and the path rewritten to its full ID, so the
+daemon acts on exactly the container that was decided on) → decide → 403, or forward and
+relay/filter the response. Every request takes this one path; an Exchange carries it, and its
+audit record is finished in one place (`_finish`), as its daemon connection is given back in one
+place (`handle_request`).
 
 Nothing is forwarded that was not parsed as part of an allowed request: the upstream request
 head is rebuilt from parsed fields, bodies are forwarded on the framing that was parsed, and a
@@ -13,18 +16,16 @@ connection whose next bytes cannot be located (an unread body after a deny) is c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from docker_socket_operator.catalogue.operations import link_parent, match_operation
-from docker_socket_operator.catalogue.paths import parse_target
-from docker_socket_operator.catalogue.types import BadTarget, Operation
+from docker_socket_operator.catalogue.operations import link_parent
+from docker_socket_operator.catalogue.types import Operation
 from docker_socket_operator.policy.asks import audit_facts
-from docker_socket_operator.policy.body import decode_docker_json
 from docker_socket_operator.policy.compile import CompiledPolicy
 from docker_socket_operator.policy.decide import NOT_VISIBLE, decide
 from docker_socket_operator.policy.filters import (
@@ -47,7 +48,9 @@ from docker_socket_operator.proxy.bodies import (
     relay_response,
     stream_request_body,
 )
+from docker_socket_operator.proxy.facts import operation_name, request_facts, with_body
 from docker_socket_operator.proxy.http1 import (
+    HEAD_LIMIT,
     Framing,
     HttpError,
     RequestHead,
@@ -55,7 +58,6 @@ from docker_socket_operator.proxy.http1 import (
     UpstreamProtocolError,
     is_form_body,
     json_error,
-    parse_query,
     parse_request_head,
 )
 from docker_socket_operator.proxy.limits import ConnectionCounter, Limits
@@ -68,6 +70,7 @@ from docker_socket_operator.proxy.messages import (
 )
 from docker_socket_operator.proxy.metrics import Metrics
 from docker_socket_operator.proxy.reload import PolicyHolder
+from docker_socket_operator.proxy.stream import ClientStream
 from docker_socket_operator.proxy.upstream import (
     UpstreamConnection,
     UpstreamPool,
@@ -81,6 +84,45 @@ CLIENT_WRITE_HIGH = 1 << 20
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 Resolved = ContainerFacts | tuple[ResponseHead, bytes]
+
+
+class Exchange:
+    """One request and what comes of it: the client it came on, its head and facts, the policy
+    it is decided by and the decision, the daemon connection it went out on, the audit record."""
+
+    __slots__ = (
+        "body",
+        "client",
+        "decision",
+        "facts",
+        "policy",
+        "rec",
+        "req",
+        "reusable",
+        "upstream",
+    )
+
+    def __init__(
+        self,
+        client: ClientStream,
+        req: RequestHead | None,
+        policy: CompiledPolicy,
+        rec: AuditRecord,
+    ) -> None:
+        self.client = client
+        self.req = req
+        self.policy = policy
+        self.rec = rec
+        self.facts: RequestFacts | None = None
+        self.decision: Decision | None = None
+        self.body: bytes | None = None  # the request body, when the policy read it
+        self.upstream: UpstreamConnection | None = None
+        self.reusable = False  # the daemon connection may carry another request
+
+    @property
+    def head(self) -> RequestHead:
+        assert self.req is not None
+        return self.req
 
 
 class ProxyServer:
@@ -99,23 +141,38 @@ class ProxyServer:
         self.limits = limits or Limits()
         self.connections = ConnectionCounter(self.limits)
         self.watch = HeadWatch(self.limits.head_timeout, self.limits.tick)
+        self.tasks: set[asyncio.Task[None]] = set()
 
-    async def handle_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def _client(self) -> ClientStream:
+        return ClientStream(HEAD_LIMIT, self.handle_client, self.tasks)
+
+    async def listen_unix(self, path: str) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        return await loop.create_unix_server(self._client, path, backlog=1024)
+
+    async def listen_tcp(self, host: str | None, port: int) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(self._client, host, port, backlog=1024, reuse_address=True)
+
+    def close(self) -> None:
+        """Stop serving: the watchdog and every connection's handler."""
+        self.watch.close()
+        for task in list(self.tasks):
+            task.cancel()
+
+    async def handle_client(self, client: ClientStream) -> None:
         metrics = self.metrics
-        limits = self.limits
-        transport = writer.transport
+        transport = client.transport
         peer = transport.get_extra_info("peername")
         ip = peer[0] if isinstance(peer, tuple) else None
-        client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
+        name = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix"
         refused = self.connections.admit(ip)
         if refused is not None:
             # Answered without reading: the caps exist so that a flood costs nothing more.
             metrics.connections_refused += 1
-            rec = AuditRecord(client, "", "", time.perf_counter(), "connection", "reject")
-            self._refuse(writer, rec, HttpError(503, refused))
-            writer.close()
+            rec = AuditRecord(name, "", "", time.perf_counter(), "connection", "reject")
+            self._refuse(Exchange(client, None, self.holder.policy, rec), HttpError(503, refused))
+            client.close()
             return
         metrics.open_connections += 1
         metrics.connections_total += 1
@@ -125,21 +182,22 @@ class ProxyServer:
             while True:
                 started = time.perf_counter()
                 try:
-                    head = await self._next_head(reader, first)
+                    head = await self._next_head(client, first)
                     if head is None:
                         break
                     req = parse_request_head(head)
                 except HttpError as e:
-                    rec = AuditRecord(client, "", "", started, "malformed", "reject", "", e.message)
-                    self._refuse(writer, rec, e)
+                    rec = AuditRecord(name, "", "", started, "malformed", "reject", "", e.message)
+                    self._refuse(Exchange(client, None, self.holder.policy, rec), e)
                     break
                 # Once a request is being served no timer runs on the client: streams (events,
                 # logs follow, attach, exec) are exempt once started.
-                if not await self.handle_request(req, reader, writer, client, time.perf_counter()):
+                rec = AuditRecord(name, req.method, req.target[:2048], time.perf_counter())
+                if not await self.handle_request(Exchange(client, req, self.holder.policy, rec)):
                     break
                 first = False
-            async with asyncio.timeout(limits.body_timeout):
-                await writer.drain()
+            async with asyncio.timeout(self.limits.body_timeout):
+                await client.drain()
         except (ConnectionError, OSError, asyncio.IncompleteReadError, UpstreamProtocolError):
             pass
         except TimeoutError:
@@ -149,18 +207,17 @@ class ProxyServer:
         finally:
             metrics.open_connections -= 1
             self.connections.release(ip)
-            with contextlib.suppress(Exception):
-                writer.close()
+            client.close()
 
-    async def _next_head(self, reader: asyncio.StreamReader, first: bool) -> bytes | None:
+    async def _next_head(self, client: ClientStream, first: bool) -> bytes | None:
         """The next request head: a connection's first within the head timeout of its start;
         a later one within the idle timeout, and then its head within the head timeout of its
         first line. None: the client closed, or stayed idle."""
         limits = self.limits
         watch = self.watch
-        watch.arm(reader, limits.head_timeout if first else limits.idle_timeout)
+        watch.arm(client, limits.head_timeout if first else limits.idle_timeout)
         try:
-            return await read_request_head(reader, None if first else watch)
+            return await read_request_head(client, None if first else watch)
         except HeadTimeout as e:
             if not first and not e.begun:
                 return None  # idle between requests: close quietly, as HAProxy does
@@ -169,156 +226,133 @@ class ProxyServer:
                 408, f"request head not received within {limits.head_timeout:g} seconds"
             ) from None
         finally:
-            watch.disarm(reader)
+            watch.disarm(client)
 
-    async def _discard(self, reader: asyncio.StreamReader, req: RequestHead) -> bool:
-        return await discard_request_body(reader, req, DISCARD_LIMIT, self.limits.body_timeout)
+    # -- the one way an exchange ends --------------------------------------------------------
 
-    def _refuse(self, writer: asyncio.StreamWriter, rec: AuditRecord, e: HttpError) -> None:
-        rec.status = e.status
-        rec.reason = e.message
-        self.audit.finish(rec, self.holder.policy.audit)
-        writer.write(json_error(e.status, e.message, close=e.close))
+    def _finish(self, ex: Exchange, status: int, decision: str = "", reason: str = "") -> None:
+        """Count and log the exchange, just before its answer goes out."""
+        rec = ex.rec
+        rec.status = status
+        if decision:
+            rec.decision = decision
+        if reason:
+            rec.reason = reason
+        self.audit.finish(rec, ex.policy.audit)
 
-    async def handle_request(
-        self,
-        req: RequestHead,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        client: str,
-        started: float,
-    ) -> bool:
+    def _answer(
+        self, ex: Exchange, status: int, data: bytes, decision: str = "", reason: str = ""
+    ) -> None:
+        self._finish(ex, status, decision, reason)
+        ex.client.write(data)
+
+    def _refuse(self, ex: Exchange, e: HttpError, decision: str = "reject") -> None:
+        self._answer(
+            ex, e.status, json_error(e.status, e.message, close=e.close), decision, e.message
+        )
+
+    def _fail(self, ex: Exchange, status: int, message: str) -> None:
+        """An error after the decision: answered only if nothing was sent to the client yet."""
+        if not ex.rec.finished:
+            self._refuse(ex, HttpError(status, message), "error")
+
+    async def handle_request(self, ex: Exchange) -> bool:
         """Serve one request; True when the connection can carry the next one."""
-        policy = self.holder.policy
-        rec = AuditRecord(client, req.method, req.target[:2048], started)
         try:
-            return await self._serve(policy, req, reader, writer, rec)
+            return await self._serve(ex)
         except HttpError as e:
-            rec.decision = "reject"
-            self._refuse(writer, rec, e)
+            self._refuse(ex, e)
             return False
         except UpstreamUnavailable as e:
             self.metrics.upstream_errors += 1
-            self._fail(writer, rec, 502, str(e))
+            self._fail(ex, 502, str(e))
             return False
         except UpstreamProtocolError as e:
             self.metrics.upstream_errors += 1
-            self._fail(writer, rec, 502, f"bad response from the daemon: {e}")
+            self._fail(ex, 502, f"bad response from the daemon: {e}")
             return False
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             raise
         except Exception as e:  # a bug must not leave the client hanging, nor let anything through
-            log_event("internal error", error=repr(e), method=req.method, path=rec.path)
-            self._fail(writer, rec, 500, "internal proxy error")
+            log_event("internal error", error=repr(e), method=ex.head.method, path=ex.rec.path)
+            self._fail(ex, 500, "internal proxy error")
             return False
+        finally:
+            if ex.upstream is not None:
+                self.pool.release(ex.upstream, ex.reusable)
 
-    def _fail(
-        self, writer: asyncio.StreamWriter, rec: AuditRecord, status: int, message: str
-    ) -> None:
-        """An error after the decision: answered only if nothing was sent to the client yet."""
-        if not rec.finished:
-            rec.decision = "error"
-            self._refuse(writer, rec, HttpError(status, message))
+    async def _keep_after_refusal(self, ex: Exchange) -> bool:
+        """Whether the connection can go on after a request answered without forwarding it:
+        only when the body, if any, was read or can be skipped."""
+        req = ex.head
+        if not req.keep_alive:
+            return False
+        if ex.body is not None:
+            return True
+        return await discard_request_body(ex.client, req, DISCARD_LIMIT, self.limits.body_timeout)
 
-    async def _serve(
-        self,
-        policy: CompiledPolicy,
-        req: RequestHead,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        rec: AuditRecord,
-    ) -> bool:
-        try:
-            target = parse_target(req.target)
-        except BadTarget as e:
-            raise HttpError(400, f"bad request target: {e}") from None
+    # -- deciding ----------------------------------------------------------------------------
+
+    async def _serve(self, ex: Exchange) -> bool:
+        req, policy = ex.head, ex.policy
+        facts = request_facts(req.method, req.target, engine=self.pool.engine)
         if req.has_body and is_form_body(req.content_type):
             raise HttpError(400, "form-encoded bodies are not accepted")
-        query = parse_query(target.query, libpod=target.libpod)
-        matched = match_operation(req.method, target.api_path)
-        op = matched.op if matched is not None else None
-        params: Mapping[str, str] = matched.params if matched is not None else {}
-        rec.operation = op.name if op is not None else ("libpod" if target.libpod else "unknown")
+        op = facts.op
+        ex.rec.operation = operation_name(facts)
         if req.upgrade_websocket and (op is None or op.name != "containers.attach-websocket"):
             raise HttpError(
                 400, "a websocket upgrade is only accepted on containers/{id}/attach/ws"
             )
-
-        body_raw: bytes | None = None
-        body: Any = None
         if op is not None and req.has_body and policy.needs_body(op):
             if req.expect_continue:
-                writer.write(CONTINUE)
-            body_raw = await read_request_body(
-                reader, req, policy.max_body, self.limits.body_timeout
+                ex.client.write(CONTINUE)
+            ex.body = await read_request_body(
+                ex.client, req, policy.max_body, self.limits.body_timeout
             )
-            if body_raw.strip():
-                try:
-                    body = decode_docker_json(body_raw)
-                except BadBody as e:
-                    raise HttpError(400, f"invalid JSON body: {e}") from None
+            facts = with_body(facts, ex.body)
 
-        container: ContainerFacts | None = None
         api_path: str | None = None
         missing_hidden = False
         if op is not None and policy.needs_container(op):
-            parent = link_parent(op, params, query)
-            resolved = await self._resolve_container(op, parent or params.get("id", ""))
+            parent = link_parent(op, facts.params, facts.query)
+            resolved = await self._resolve_container(op, parent or facts.params.get("id", ""))
             if isinstance(resolved, tuple):
                 if resolved[0].status != 404 or policy.visibility is None:
-                    return await self._relay_daemon_answer(
-                        req, reader, writer, rec, policy, resolved, body_raw
-                    )
+                    return await self._answer_unforwarded(ex, resolved)
                 # Under visibility a missing container is answered like a hidden one: the
                 # daemon's 404 would tell a client which names exist outside its view.
                 missing_hidden = True
             else:
-                container = resolved
+                facts = replace(facts, container=resolved)
                 # dockerd finds a link by its name only: a link removal goes on by name.
                 if op.target == "container" and parent is None:
-                    api_path = rewrite_path(op.template, params, container.id)
+                    api_path = rewrite_path(op.template, facts.params, resolved.id)
+        if facts.body is not None:
+            engine = await self.pool.current_engine()
+            if engine != facts.engine:
+                facts = replace(facts, engine=engine)
+        ex.facts = facts
 
-        facts = RequestFacts(
-            method=req.method,
-            api_path=target.api_path,
-            op=op,
-            params=params,
-            query=query,
-            body=body,
-            container=container,
-            libpod=target.libpod,
-            engine=self.pool.engine if body is None else await self.pool.current_engine(),
-        )
         decision = decide(policy, facts)
         if missing_hidden and decision.allow:
             decision = Decision(False, "visibility", NOT_VISIBLE)
         if decision.allow and op is not None and policy.visibility is not None:
-            hidden = await self._hidden_data(policy, op, params, body)
+            hidden = await self._hidden_data(policy, op, facts.params, facts.body)
             if hidden is not None:
-                return await self._relay_daemon_answer(
-                    req, reader, writer, rec, policy, hidden, body_raw
-                )
+                return await self._answer_unforwarded(ex, hidden)
+        ex.decision = decision
+        rec = ex.rec
         rec.rule = decision.rule
         rec.reason = decision.reason
         rec.facts = audit_facts(facts)
         if not decision.allow:
-            rec.decision = "deny"
-            rec.status = 403
-            keep = req.keep_alive and (body_raw is not None or await self._discard(reader, req))
-            self.audit.finish(rec, policy.audit)
-            writer.write(
-                json_error(
-                    403, f"blocked by policy: {decision.reason or decision.rule}", close=not keep
-                )
-            )
+            keep = await self._keep_after_refusal(ex)
+            message = f"blocked by policy: {decision.reason or decision.rule}"
+            self._answer(ex, 403, json_error(403, message, close=not keep), "deny")
             return keep
         rec.decision = "would-deny" if decision.would_deny else "allow"
-        hijack = op is not None and op.hijack
-        head = upstream_request_head(
-            req, target, api_path, None if body_raw is None else len(body_raw), hijack
-        )
-        own_id = container.id if container is not None else ""
-        return await self._forward(policy, req, op, reader, writer, rec, head, body_raw, own_id)
+        return await self._forward(ex, api_path)
 
     async def _resolve_container(self, op: Operation, ref: str) -> Resolved:
         """The container a request is about, by inspecting it upstream (an exec ID is mapped
@@ -388,114 +422,60 @@ class ProxyServer:
                 )
         return None
 
-    def _withheld(self, policy: CompiledPolicy, req: RequestHead, raw: bytes, own_id: str) -> bytes:
+    def _withheld(self, ex: Exchange, raw: bytes, own_id: str) -> bytes:
         """A daemon error body, or WITHHELD when under visibility it may name a hidden object
         (a name conflict with a hidden container, the users of a volume...)."""
-        if policy.visibility is None or not error_names_hidden(raw, req.target, own_id):
+        if ex.policy.visibility is None or not error_names_hidden(raw, ex.head.target, own_id):
             return raw
         return json_bytes({"message": WITHHELD})
 
-    async def _relay_daemon_answer(
-        self,
-        req: RequestHead,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        rec: AuditRecord,
-        policy: CompiledPolicy,
-        answer: tuple[ResponseHead, bytes] | HttpError,
-        body_raw: bytes | None,
+    async def _answer_unforwarded(
+        self, ex: Exchange, answer: tuple[ResponseHead, bytes] | HttpError
     ) -> bool:
         """A request answered without forwarding it: the daemon's own answer when the target
         container does not exist (or the inspect failed), or the proxy's when the data the
         request touches refuses it (a hidden volume)."""
+        keep = await self._keep_after_refusal(ex)
         if isinstance(answer, HttpError):
-            rec.decision, rec.rule = "deny", "visibility"
-            rec.status, rec.reason = answer.status, answer.message
-        else:
-            rec.decision = "unresolved"
-            rec.status = answer[0].status
-            rec.reason = "target container not found" if rec.status == 404 else "inspect failed"
-        keep = req.keep_alive and (body_raw is not None or await self._discard(reader, req))
-        self.audit.finish(rec, policy.audit)
-        if isinstance(answer, HttpError):
-            writer.write(json_error(answer.status, answer.message, close=not keep))
+            ex.rec.rule = "visibility"
+            data = json_error(answer.status, answer.message, close=not keep)
+            self._answer(ex, answer.status, data, "deny", answer.message)
         else:
             resp, raw = answer
-            raw = b"" if req.method == "HEAD" else self._withheld(policy, req, raw, "")
-            writer.write(resp.rebuilt(len(raw)) + raw)
+            reason = "target container not found" if resp.status == 404 else "inspect failed"
+            raw = b"" if ex.head.method == "HEAD" else self._withheld(ex, raw, "")
+            self._answer(ex, resp.status, resp.rebuilt(len(raw)) + raw, "unresolved", reason)
         return keep
 
-    async def _forward(
-        self,
-        policy: CompiledPolicy,
-        req: RequestHead,
-        op: Operation | None,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        rec: AuditRecord,
-        head: bytes,
-        body_raw: bytes | None,
-        own_id: str = "",
-    ) -> bool:
-        streamed = body_raw is None and req.has_body
-        conn = self.pool.take_idle()
-        pooled = conn is not None
-        if conn is None:
-            conn = await self.pool.connect()
-        try:
-            try:
-                resp = await self._send(conn, req, reader, writer, head, body_raw, streamed)
-            except (ConnectionError, asyncio.IncompleteReadError):
-                if not pooled or streamed:
-                    raise
-                # a kept-alive connection the daemon had closed: once more on a fresh one
-                conn.close()
-                conn = await self.pool.connect()
-                resp = await self._send(conn, req, reader, writer, head, body_raw, streamed)
-        except (ConnectionError, asyncio.IncompleteReadError) as e:
-            conn.close()
-            raise UpstreamUnavailable(
-                f"Docker daemon unavailable at {self.pool.socket_path}: {e}"
-            ) from e
-        except BaseException:
-            conn.close()
-            raise
-        try:
-            return await self._respond(policy, req, op, reader, writer, rec, conn, resp, own_id)
-        except BaseException:
-            conn.close()
-            raise
+    # -- forwarding --------------------------------------------------------------------------
 
-    async def _send(
-        self,
-        conn: UpstreamConnection,
-        req: RequestHead,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        head: bytes,
-        body_raw: bytes | None,
-        streamed: bool,
-    ) -> ResponseHead:
-        conn.writer.write(head if body_raw is None else head + body_raw)
-        if streamed:
-            if req.expect_continue:
-                writer.write(CONTINUE)
-            await stream_request_body(reader, req, conn.writer, self.limits.body_timeout)
-        return await conn.read_head(req.method)
+    async def _forward(self, ex: Exchange, api_path: str | None) -> bool:
+        req, facts, body = ex.head, ex.facts, ex.body
+        assert facts is not None and facts.target is not None
+        op = facts.op
+        hijack = op is not None and op.hijack
+        head = upstream_request_head(
+            req, facts.target, api_path, None if body is None else len(body), hijack
+        )
+        streamed = body is None and req.has_body
+        client = ex.client
+        timeout = self.limits.body_timeout
 
-    async def _respond(
-        self,
-        policy: CompiledPolicy,
-        req: RequestHead,
-        op: Operation | None,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        rec: AuditRecord,
-        conn: UpstreamConnection,
-        resp: ResponseHead,
-        own_id: str = "",
-    ) -> bool:
-        rec.status = resp.status
+        async def send(conn: UpstreamConnection) -> ResponseHead:
+            conn.write(head if body is None else head + body)
+            if streamed:
+                if req.expect_continue:
+                    client.write(CONTINUE)
+                await stream_request_body(client, req, conn, timeout)
+            return await conn.read_head(req.method)
+
+        ex.upstream, resp = await self.pool.request(send, replayable=not streamed)
+        return await self._respond(ex, resp)
+
+    async def _respond(self, ex: Exchange, resp: ResponseHead) -> bool:
+        req, policy, client, conn = ex.head, ex.policy, ex.client, ex.upstream
+        assert conn is not None and ex.facts is not None
+        op = ex.facts.op
         name = op.name if op is not None else ""
         hijack = op is not None and op.hijack
         if resp.status == 101 or (
@@ -503,10 +483,8 @@ class ProxyServer:
         ):
             if not hijack:
                 raise UpstreamProtocolError("daemon switched protocols on a non-hijack operation")
-            self.audit.finish(rec, policy.audit)
-            writer.write(resp.raw)
-            await pipe_hijacked(reader, writer, conn)
-            conn.close()
+            self._answer(ex, resp.status, resp.raw)
+            await pipe_hijacked(client, conn)
             return False
         filtered = resp.status == 200 and req.method == "GET"
         answer_filter = ANSWER_FILTERS.get(name) if filtered else None
@@ -515,21 +493,19 @@ class ProxyServer:
             needs = answer_filter.needs_containers and policy.visibility is not None
             containers = await self._containers() if needs else []
             out = json_bytes(answer_filter.rewrite(policy, doc, containers))
-            self.audit.finish(rec, policy.audit)
-            writer.write(resp.rebuilt(len(out)) + out)
+            self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
             clean = True
         elif filtered and name == "system.events" and policy.filters_containers:
             visible = EventVisibility(policy, await self._containers())
-            self.audit.finish(rec, policy.audit)
-            clean = await relay_events_filtered(conn, resp, writer, visible)
+            self._finish(ex, resp.status)
+            clean = await relay_events_filtered(conn, resp, client, visible)
         elif resp.status >= 400 and policy.visibility is not None and req.method != "HEAD":
-            out = self._withheld(policy, req, await conn.read_body(resp, FILTER_LIMIT), own_id)
-            self.audit.finish(rec, policy.audit)
-            writer.write(resp.rebuilt(len(out)) + out)
+            own_id = ex.facts.container.id if ex.facts.container is not None else ""
+            out = self._withheld(ex, await conn.read_body(resp, FILTER_LIMIT), own_id)
+            self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
             clean = True
         else:
-            self.audit.finish(rec, policy.audit)
-            clean = await relay_response(conn, resp, resp.raw, writer)
-        reusable = clean and resp.reusable and req.version == "HTTP/1.1"
-        self.pool.release(conn, reusable)
+            self._finish(ex, resp.status)
+            clean = await relay_response(conn, resp, resp.raw, client)
+        ex.reusable = clean and resp.reusable and req.version == "HTTP/1.1"
         return req.keep_alive and resp.reusable

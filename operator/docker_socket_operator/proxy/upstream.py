@@ -9,10 +9,10 @@ refused, missing and broken sockets: to a client they all mean "the daemon is no
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-from typing import cast
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from docker_socket_operator.policy.engines import classify_engine
 from docker_socket_operator.policy.types import Engine
@@ -23,6 +23,7 @@ from docker_socket_operator.proxy.http1 import (
     UpstreamProtocolError,
     parse_response_head,
 )
+from docker_socket_operator.proxy.stream import Stream
 
 UPSTREAM_READ_LIMIT = 1 << 20  # StreamReader buffer limit (and max response head)
 RESPONSE_HEAD_LIMIT = 256 * 1024
@@ -30,55 +31,12 @@ MAX_IDLE = 64
 ENGINE_TIMEOUT = 10.0  # seconds for /_ping + /version when identifying the engine
 
 
+T = TypeVar("T")
+Send = Callable[["UpstreamConnection"], Awaitable[T]]
+
+
 class UpstreamUnavailable(Exception):
     """The daemon socket could not be connected to."""
-
-
-class UpstreamReader(asyncio.StreamReader):
-    def buffered(self) -> int:
-        """Bytes received and not read yet. asyncio has no public way to ask; the relay uses it
-        to send a response head alone only when its body is not already here (long polls)."""
-        return len(self._buffer)  # type: ignore[attr-defined]
-
-    def take_buffered(self) -> bytes:
-        """Everything received and not read yet, removed from the reader (the body bytes that
-        came with a response head, handed to a relay)."""
-        buf: bytearray = self._buffer  # type: ignore[attr-defined]
-        data = bytes(buf)
-        buf.clear()
-        self._maybe_resume_transport()  # type: ignore[attr-defined]
-        return data
-
-    @property
-    def eof_seen(self) -> bool:
-        """The daemon closed (or the connection failed), whatever is still buffered."""
-        return bool(self._eof) or self.exception() is not None  # type: ignore[attr-defined]
-
-
-class UpstreamProtocol(asyncio.StreamReaderProtocol):
-    """A StreamReaderProtocol whose bytes can bypass the reader: while a BodyRelay is attached,
-    each block the daemon sends goes straight to it (no future, no task switch per chunk)."""
-
-    def __init__(self, reader: UpstreamReader, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(reader, loop=loop)
-        self.sink: BodyRelay | None = None
-
-    def data_received(self, data: bytes) -> None:
-        sink = self.sink
-        if sink is None:
-            super().data_received(data)
-        else:
-            sink.feed(data)
-
-    def eof_received(self) -> bool | None:
-        if self.sink is not None:
-            self.sink.eof()
-        return super().eof_received()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.sink is not None:
-            self.sink.eof()
-        super().connection_lost(exc)
 
 
 class BodyRelay:
@@ -113,7 +71,7 @@ class BodyRelay:
         client: asyncio.WriteTransport,
     ) -> None:
         self._conn = conn
-        self._upstream = cast(asyncio.Transport, conn.writer.transport)
+        self._upstream = conn.transport
         self._client = client
         self._high = client.get_write_buffer_limits()[1]
         self.framing = resp.framing
@@ -128,8 +86,8 @@ class BodyRelay:
 
     def start(self) -> None:
         """Relay what already came with the head, then take over the daemon's bytes."""
-        reader = self._conn.reader
-        data = reader.take_buffered()
+        conn = self._conn
+        data = conn.take_buffered()
         if data or (self.framing is Framing.LENGTH and self._remaining == 0):
             self.feed(data)
         else:
@@ -138,10 +96,10 @@ class BodyRelay:
             self._client.write(self._head or b"")
             self._head = None
         if not self.finished:
-            if reader.eof_seen:
+            if conn.eof_seen:
                 self.eof()
             else:
-                self._conn.protocol.sink = self
+                conn.sink = self
 
     def feed(self, data: bytes) -> None:
         if self.finished:
@@ -204,7 +162,7 @@ class BodyRelay:
         self.error = error
         if error is not None:
             self.clean = False
-        self._conn.protocol.sink = None
+        self._conn.sink = None
         if self.paused:
             self.paused = False
             self._upstream.resume_reading()
@@ -226,29 +184,18 @@ class BodyRelay:
             self._waiter = None
 
 
-class UpstreamConnection:
-    __slots__ = ("protocol", "reader", "writer")
-
-    def __init__(
-        self, reader: UpstreamReader, writer: asyncio.StreamWriter, protocol: UpstreamProtocol
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.protocol = protocol
+class UpstreamConnection(Stream):
+    """One connection to the daemon."""
 
     @property
     def usable(self) -> bool:
-        return not self.writer.is_closing() and not self.reader.at_eof()
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
+        return not self.transport.is_closing() and not self.at_eof()
 
     async def read_head(self, request_method: str) -> ResponseHead:
         """The next response head; 1xx interim responses other than 101 are skipped."""
         while True:
             try:
-                head = await self.reader.readuntil(b"\r\n\r\n")
+                head = await self.readuntil(b"\r\n\r\n")
             except asyncio.IncompleteReadError as e:
                 raise ConnectionResetError("daemon closed the connection before responding") from e
             except asyncio.LimitOverrunError as e:
@@ -260,7 +207,7 @@ class UpstreamConnection:
 
     async def read_body(self, resp: ResponseHead, limit: int) -> bytes:
         """A whole response body (for bodies the proxy rewrites); chunked is decoded."""
-        reader = self.reader
+        reader = self
         if resp.framing is Framing.NONE:
             return b""
         if resp.framing is Framing.LENGTH:
@@ -314,19 +261,12 @@ class UpstreamPool:
             conn.close()
         return None
 
-    async def acquire(self) -> tuple[UpstreamConnection, bool]:
-        """A connection and whether it came from the pool."""
-        conn = self.take_idle()
-        if conn is not None:
-            return conn, True
-        return await self.connect(), False
-
     async def connect(self) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
-        reader = UpstreamReader(limit=UPSTREAM_READ_LIMIT, loop=loop)
-        protocol = UpstreamProtocol(reader, loop)
         try:
-            transport, _ = await loop.create_unix_connection(lambda: protocol, self.socket_path)
+            _, conn = await loop.create_unix_connection(
+                lambda: UpstreamConnection(UPSTREAM_READ_LIMIT), self.socket_path
+            )
         except OSError as e:
             self._engine_stale = True
             raise UpstreamUnavailable(
@@ -334,8 +274,7 @@ class UpstreamPool:
             ) from e
         if not self._engine_stale and self._socket_identity() != self._engine_socket:
             self._engine_stale = True
-        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        return UpstreamConnection(reader, writer, protocol)
+        return conn
 
     def release(self, conn: UpstreamConnection, reusable: bool) -> None:
         if reusable and conn.usable and len(self._idle) < self.max_idle:
@@ -348,31 +287,48 @@ class UpstreamPool:
             conn.close()
         self._idle.clear()
 
-    async def simple_get(
-        self, path: str, limit: int = 16 << 20, *, fresh: bool = False
-    ) -> tuple[ResponseHead, bytes]:
-        """One GET with no request body (inspects, ping); the response is read whole.
-        `fresh` dials the socket anew (readiness: can a *new* connection reach the daemon?)."""
-        request = b"GET %s HTTP/1.1\r\nHost: docker\r\n\r\n" % path.encode("ascii")
-        for attempt in (0, 1):
-            conn, pooled = (await self.connect(), False) if fresh else await self.acquire()
+    async def request(
+        self, send: Send[T], *, replayable: bool = True, fresh: bool = False
+    ) -> tuple[UpstreamConnection, T]:
+        """Send one request with `send` (which writes it and reads the response head) and
+        return the connection, now the caller's to release or close. The one retry rule: a
+        pooled connection the daemon had closed fails before any response byte, and the
+        request goes once more on a fresh connection, if it can be sent again (`replayable`:
+        not a request body streamed from the client). `fresh` dials anew (readiness: can a
+        *new* connection reach the daemon?)."""
+        conn = None if fresh else self.take_idle()
+        pooled = conn is not None
+        if conn is None:
+            conn = await self.connect()
+        while True:
             try:
-                conn.writer.write(request)
-                resp = await conn.read_head("GET")
-                body = await conn.read_body(resp, limit)
+                return conn, await send(conn)
             except (ConnectionError, asyncio.IncompleteReadError) as e:
                 conn.close()
-                if pooled and attempt == 0:
-                    continue
-                raise UpstreamUnavailable(
-                    f"Docker daemon unavailable at {self.socket_path}: {e}"
-                ) from e
+                if not (pooled and replayable):
+                    raise UpstreamUnavailable(
+                        f"Docker daemon unavailable at {self.socket_path}: {e}"
+                    ) from e
             except BaseException:
                 conn.close()
                 raise
-            self.release(conn, resp.reusable)
-            return resp, body
-        raise AssertionError("unreachable")
+            pooled = False
+            conn = await self.connect()
+
+    async def simple_get(
+        self, path: str, limit: int = 16 << 20, *, fresh: bool = False
+    ) -> tuple[ResponseHead, bytes]:
+        """One GET with no request body (inspects, ping); the response is read whole."""
+        request = b"GET %s HTTP/1.1\r\nHost: docker\r\n\r\n" % path.encode("ascii")
+
+        async def send(conn: UpstreamConnection) -> tuple[ResponseHead, bytes]:
+            conn.write(request)
+            resp = await conn.read_head("GET")
+            return resp, await conn.read_body(resp, limit)
+
+        conn, (resp, body) = await self.request(send, fresh=fresh)
+        self.release(conn, resp.reusable)
+        return resp, body
 
     def _socket_identity(self) -> tuple[int, int] | None:
         try:

@@ -8,7 +8,8 @@ HAProxy walks its timer tree. A head is then late by at most one tick.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+
+from docker_socket_operator.proxy.stream import Stream
 
 
 class HeadTimeout(Exception):
@@ -24,21 +25,21 @@ class HeadWatch:
         self.head_timeout = head_timeout
         self.tick = tick
         # reader -> (deadline on the loop's clock, the head has begun)
-        self.deadlines: dict[asyncio.StreamReader, tuple[float, bool]] = {}
+        self.deadlines: dict[Stream, tuple[float, bool]] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def arm(self, reader: asyncio.StreamReader, seconds: float) -> None:
+    def arm(self, reader: Stream, seconds: float) -> None:
         loop = asyncio.get_running_loop()
         self.deadlines[reader] = (loop.time() + seconds, False)
         if self._task is None:
             self._task = loop.create_task(self._run())
 
-    def head_begun(self, reader: asyncio.StreamReader) -> None:
+    def head_begun(self, reader: Stream) -> None:
         """The first line of a head is in: the rest is due within the head timeout."""
         now = asyncio.get_running_loop().time()
         self.deadlines[reader] = (now + self.head_timeout, True)
 
-    def disarm(self, reader: asyncio.StreamReader) -> None:
+    def disarm(self, reader: Stream) -> None:
         self.deadlines.pop(reader, None)
 
     def close(self) -> None:
@@ -56,9 +57,7 @@ class HeadWatch:
                 # Only a reader that is still waiting: one whose bytes have just arrived
                 # (its handler not yet resumed) is left to the next tick, so that a reader
                 # is never failed after it has handed out a complete head.
-                waiter = reader._waiter  # type: ignore[attr-defined]
-                if waiter is None or waiter.done():
+                if not reader.waiting:
                     continue
                 del self.deadlines[reader]
-                with contextlib.suppress(Exception):
-                    reader.set_exception(HeadTimeout(begun or bool(reader._buffer)))  # type: ignore[attr-defined]
+                reader.fail(HeadTimeout(begun or bool(reader.buffer)))
