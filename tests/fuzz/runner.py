@@ -61,12 +61,24 @@ class Report:
     statuses: Counter[str] = field(default_factory=Counter)  # the proxy's answers to clients
     violations: list[tuple[Violation, str]] = field(default_factory=list)  # (violation, reproducer)
 
+    repeats: int = 0  # violations like one already reported (not shrunk or listed again)
+    _signatures: set[str] = field(default_factory=set)
+
+    def seen_before(self, v: Violation) -> bool:
+        """Whether a violation of the same kind and message (digits aside) was reported."""
+        signature = v.kind + re.sub(r"[0-9a-f]{12,}|[0-9]+", "#", v.detail.split("\n")[0])[:160]
+        if signature in self._signatures:
+            self.repeats += 1
+            return True
+        self._signatures.add(signature)
+        return False
+
     def summary(self) -> str:
         answers = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items()))
         head = (
             f"fuzz seed={self.seed}: {self.cases} cases, {self.requests_recorded} requests reached "
             f"the fake daemons ({self.forwarded} from clients), {len(self.violations)} "
-            f"violation(s)\n  proxy answers by status: {answers}"
+            f"violation(s) ({self.repeats} more like them)\n  proxy answers by status: {answers}"
         )
         return "\n".join([head, *(f"{v}\n{repro}" for v, repro in self.violations)])
 
@@ -279,15 +291,13 @@ def run(
                 found = run_case(t, case, report.statuses)
                 report.cases += 1
                 for v in found:
+                    if report.seen_before(v):
+                        continue
                     culprit = case if v.case in (None, case.number) else None
                     small = shrink(t, culprit, v.kind) if culprit is not None else None
-                    repro = (
-                        f"  engine={engine} policy={policy_name} seed={seed} case={v.case}\n"
-                        + (
-                            small.reproducer()
-                            if small is not None
-                            else "  (case bytes: replay --only-case)"
-                        )
+                    where = f"  engine={engine} policy={policy_name} seed={seed} case={v.case}\n"
+                    repro = where + (
+                        small.reproducer() if small is not None else "  (replay: --only-case)"
                     )
                     report.violations.append((v, repro))
                     if log:
