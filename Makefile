@@ -26,10 +26,11 @@ help:
 
 deps: system-deps venv
 
-# Debian packages the tests and the demo start for real: dockerd, podman, busybox for the image.
+# Debian packages the tests and the demo start for real: dockerd, podman (catatonit: the pause
+# process of `podman kube play` pods; Debian recommends it), busybox for the image.
 system-deps:
 	@missing=""; \
-	for pair in dockerd:docker.io podman:podman busybox:busybox-static newuidmap:uidmap debootstrap:debootstrap; do \
+	for pair in dockerd:docker.io podman:podman catatonit:catatonit busybox:busybox-static newuidmap:uidmap debootstrap:debootstrap; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

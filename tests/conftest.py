@@ -30,6 +30,7 @@ from tests.support.daemons import (  # noqa: E402
     start_dockerd,
     start_podman,
 )
+from tests.support.image import ImageUnavailable, build_image  # noqa: E402
 from tests.support.proxyproc import (  # noqa: E402
     ProxyPool,
     ProxyProcess,
@@ -66,6 +67,24 @@ def daemon(request: pytest.FixtureRequest) -> Daemon:
     name = "dockerd" if request.param == "docker" else "podman"
     d: Daemon = request.getfixturevalue(name)
     return d
+
+
+@pytest.fixture(scope="session")
+def image_daemon() -> Iterator[Daemon]:
+    """A dockerd of its own for the image build: builds on vfs are big, the shared one stays
+    lean. Started only by the suites that use the image."""
+    if not have_docker_cli():
+        pytest.skip("docker CLI not installed")
+    yield from _start_or_skip(start_dockerd, "dockerd (image build)")
+
+
+@pytest.fixture(scope="session")
+def proxy_image(image_daemon: Daemon) -> str:
+    """The image, built once per session the way `make image` builds it, in image_daemon."""
+    try:
+        return build_image(image_daemon)
+    except ImageUnavailable as e:
+        pytest.skip(f"cannot build the image here: {e}")
 
 
 @pytest.fixture(scope="session")

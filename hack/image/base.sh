@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the local base image dso-base:bookworm: Debian bookworm (debootstrap minbase) with
-# python3, python3-venv and ca-certificates, trimmed, imported with `docker import`.
+# python3, python3-venv, ca-certificates and binutils, trimmed, imported with `docker import`.
+# It is the Dockerfile's builder stage only: the final image is FROM scratch plus the files
+# hack/image/rootfs.sh picks from it (binutils is there for `strip`).
 #
 # Why not `FROM debian:bookworm`: no container registry is reachable from the build machines,
 # only Debian's package mirrors. The rootfs tarball is cached under
@@ -16,10 +18,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SUITE=bookworm
-PACKAGES=python3,python3-venv,ca-certificates
+PACKAGES=python3,python3-venv,ca-certificates,binutils
 BASE_IMAGE="${DSO_BASE_IMAGE:-dso-base:$SUITE}"
 # Bump when the recipe below changes: cached tarballs of older recipes are then not reused.
-RECIPE=2
+RECIPE=3
 TARBALL="$IMAGE_CACHE/rootfs-$SUITE-minbase-python3-r$RECIPE.tar.gz"
 # The non-root user the final image runs as (distroless' "nonroot" numbers).
 NONROOT_ID=65532
