@@ -1,7 +1,10 @@
-"""`make bench`, proxy half: the direct socket, our proxy and (when it starts) HAProxy with
-Tecnativa's rules, measured side by side in one run by one load client (bench/loadgen, Go).
+"""`make bench`, proxy half: the direct socket, our proxy and the peers that start (HAProxy with
+Tecnativa's rules; wollomatic/socket-proxy, Go, built from the Go module proxy into $DSO_CACHE),
+measured side by side in one run by one load client (bench/loadgen, Go).
 
-Prints a table and the ratios against the issue's targets; writes bench/results-proxy.json.
+Prints the issue's table and the ratios against its targets; writes bench/results-proxy.json.
+With BENCH_PROFILE=1 it also samples the proxy with py-spy on the ping path and writes the
+summary to bench/profile-ping.txt.
 """
 
 from __future__ import annotations
@@ -29,6 +32,18 @@ CACHE = Path(os.environ.get("DSO_CACHE", "/var/cache/docker-socket-operator"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 LOG_BYTES = int(os.environ.get("BENCH_LOG_BYTES", str(200 * 1000 * 1000)))
+WOLLOMATIC_VERSION = os.environ.get("WOLLOMATIC_VERSION", "v1.10.0")
+PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
+# A checkout's operator/ directory to run as a second proxy ("before"), for a before/after
+# comparison in the same run (e.g. `git archive <rev> operator | tar -x -C /tmp/before`).
+BASELINE = os.environ.get("BENCH_BASELINE", "")
+# The scoped call: an inspect by name under a label-visibility policy (the proxy inspects the
+# container first to learn its labels, then forwards the inspect by ID).
+SCOPED_POLICY = {
+    "rules": [{"allow": ["containers.inspect", "containers.list", "system.ping"]}],
+    "visibility": {"containers": {"labels": {"bench": "1"}}},
+    "audit": "none",
+}
 
 
 def build_loadgen() -> Path:
@@ -47,7 +62,7 @@ def load(loadgen: Path, target: list[str], path: str, conc: int, **kw: Any) -> d
     if "n" in kw:
         args += ["-n", str(kw["n"]), "-warmup", "0s"]
     else:
-        args += ["-d", f"{SECONDS}s"]
+        args += ["-d", f"{kw.get('d', SECONDS)}s"]
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=600)
     result: dict[str, Any] = json.loads(out.stdout)
     return result
@@ -56,9 +71,7 @@ def load(loadgen: Path, target: list[str], path: str, conc: int, **kw: Any) -> d
 def start_haproxy(sock: str, work: Path) -> tuple[subprocess.Popen[bytes] | None, int, str]:
     if shutil.which("haproxy") is None:
         return None, 0, "haproxy not installed (apt-get install haproxy)"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "SOCKET_PATH": sock, "LISTEN": f"127.0.0.1:{port}"}
     cfg = ROOT / "bench" / "haproxy-tecnativa.cfg"
     proc = subprocess.Popen(
@@ -67,14 +80,117 @@ def start_haproxy(sock: str, work: Path) -> tuple[subprocess.Popen[bytes] | None
         stdout=(work / "haproxy.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
+    if wait_port(port):
+        return proc, port, ""
+    proc.kill()
+    return None, 0, "haproxy did not start: " + (work / "haproxy.log").read_text()[-500:]
+
+
+def build_wollomatic() -> tuple[Path | None, str]:
+    """wollomatic/socket-proxy from the Go module proxy, cached per version (never committed)."""
+    out = CACHE / "bin" / f"wollomatic-{WOLLOMATIC_VERSION}"
+    binary = out / "socket-proxy"
+    if binary.exists():
+        return binary, ""
+    if shutil.which("go") is None:
+        return None, "go not installed"
+    mod = f"github.com/wollomatic/socket-proxy/cmd/socket-proxy@{WOLLOMATIC_VERSION}"
+    env = {**os.environ, "GOBIN": str(out), "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    try:
+        subprocess.run(
+            ["go", "install", mod], env=env, capture_output=True, text=True, check=True, timeout=600
+        )
+    except subprocess.CalledProcessError as e:
+        return None, f"go install {mod} failed: {e.stderr.strip().splitlines()[-1:]}"
+    except subprocess.TimeoutExpired:
+        return None, f"go install {mod} timed out"
+    return binary, ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def wait_port(port: int) -> bool:
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port, ""
+            return True
         except OSError:
             time.sleep(0.05)
+    return False
+
+
+def start_wollomatic(sock: str, work: Path) -> tuple[subprocess.Popen[bytes] | None, int, str]:
+    binary, why = build_wollomatic()
+    if binary is None:
+        return None, 0, why
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "-socketpath", sock,
+            "-listenip", "127.0.0.1",
+            "-proxyport", str(port),
+            "-allowGET", ".*",
+        ],
+        stdout=(work / "wollomatic.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    if wait_port(port):
+        return proc, port, ""
     proc.kill()
-    return None, 0, "haproxy did not start: " + (work / "haproxy.log").read_text()[-500:]
+    return None, 0, "socket-proxy did not start: " + (work / "wollomatic.log").read_text()[-500:]
+
+
+def profile_ping(loadgen: Path, proxy: ProxyProcess, work: Path) -> str:
+    """py-spy samples of the proxy while one client pings it: the top of the profile."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return "py-spy not installed (pip install py-spy)"
+    assert proxy.proc is not None
+    raw = work / "ping.prof"
+    seconds = max(3, int(SECONDS * 2))
+    spy_proc = subprocess.Popen(
+        [spy, "record", "--pid", str(proxy.proc.pid), "--duration", str(seconds),
+         "--rate", "500", "--format", "raw", "--output", str(raw), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(0.5)
+    load(loadgen, ["-tcp", f"{proxy.host}:{proxy.port}"], "/_ping", 1, d=seconds)
+    _, err = spy_proc.communicate(timeout=seconds + 60)
+    if not raw.exists():
+        return f"py-spy failed: {err.decode(errors='replace')[-300:]}"
+    return summarize_profile(raw.read_text())
+
+
+def summarize_profile(collapsed: str, top: int = 25) -> str:
+    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+    self_n: dict[str, int] = {}
+    incl_n: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [
+            f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].rstrip(")") for f in stack.split(";")
+        ]
+        self_n[frames[-1]] = self_n.get(frames[-1], 0) + n
+        for f in set(frames):
+            incl_n[f] = incl_n.get(f, 0) + n
+    if not total:
+        return "no samples"
+    lines = [f"{total} samples; self%  incl%  function"]
+    for f, n in sorted(self_n.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"{100 * n / total:5.1f}  {100 * incl_n[f] / total:5.1f}  {f}")
+    return "\n".join(lines)
 
 
 def rss_kib(pid: int) -> int:
@@ -123,6 +239,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="dso-bench-"))
     d = start_dockerd()
     hap: subprocess.Popen[bytes] | None = None
+    wol: subprocess.Popen[bytes] | None = None
     results: dict[str, Any] = {"seconds_per_run": SECONDS, "rounds": ROUNDS}
     try:
         for i in range(50):
@@ -134,11 +251,30 @@ def main() -> int:
             "direct": ["-unix", d.socket_path],
             "proxy": ["-tcp", f"{proxy.host}:{proxy.port}"],
         }
+        before = None
+        if BASELINE:
+            before = ProxyProcess(
+                d.socket_path,
+                work / "before",
+                policy=policy,
+                audit=False,
+                env={"PYTHONPATH": str(Path(BASELINE).resolve())},
+            ).start()
+            targets["before"] = ["-tcp", f"{before.host}:{before.port}"]
         if hap is not None:
             targets["haproxy"] = ["-tcp", f"127.0.0.1:{hport}"]
         else:
             results["haproxy_skipped"] = why
             print(f"haproxy peer skipped: {why}")
+        wol, wport, why = start_wollomatic(d.socket_path, work)
+        if wol is not None:
+            targets["wollomatic"] = ["-tcp", f"127.0.0.1:{wport}"]
+        else:
+            results["wollomatic_skipped"] = why
+            print(f"wollomatic/socket-proxy peer skipped: {why}")
+        scoped = ProxyProcess(
+            d.socket_path, work / "scoped", policy=policy_document(SCOPED_POLICY), audit=False
+        ).start()
 
         scenarios = [
             ("list_c1", "/v1.41/containers/json?all=1", 1),
@@ -160,6 +296,35 @@ def main() -> int:
                 for t, rs in runs.items()
             }
 
+        # The scoped call: direct vs the proxy under label visibility, interleaved likewise.
+        sruns: dict[str, list[dict[str, Any]]] = {"direct": [], "proxy": []}
+        scoped_args = {
+            "direct": targets["direct"],
+            "proxy": ["-tcp", f"{scoped.host}:{scoped.port}"],
+        }
+        for _ in range(ROUNDS):
+            for t, args in scoped_args.items():
+                sruns[t].append(load(loadgen, args, "/v1.41/containers/bench-07/json", 1))
+        results["scoped_c1"] = {
+            t: {
+                "rps": statistics.median(r["rps"] for r in rs),
+                "p50_us": statistics.median(r["p50_us"] for r in rs),
+                "errors": sum(r["errors"] for r in rs),
+                "status": sorted({s for r in rs for s in r["status_seen"]}),
+            }
+            for t, rs in sruns.items()
+        }
+        scoped.stop()
+        if PROFILE:
+            for name, proc in (("before", before), ("after", proxy)):
+                if proc is not None:
+                    summary = profile_ping(loadgen, proc, work)
+                    out = ROOT / "bench" / f"profile-ping-{name}.txt"
+                    out.write_text(summary + "\n")
+                    results[f"profile_{name}"] = str(out.relative_to(ROOT))
+        if before is not None:
+            before.stop()
+
         cid = make_log_container(d)
         logs_path = f"/v1.41/containers/{cid}/logs?stdout=1&stderr=1"
         lruns: dict[str, list[float]] = {t: [] for t in ("direct", "proxy")}
@@ -172,8 +337,10 @@ def main() -> int:
         results["idle"] = idle_connections_rss(proxy, 1000)
         proxy.stop()
     finally:
-        if hap is not None:
-            hap.kill()
+        for peer in (hap, wol):
+            if peer is not None:
+                peer.kill()
+                peer.wait()
         d.stop()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -182,35 +349,78 @@ def main() -> int:
     return 0
 
 
+PEERS = (
+    ("haproxy", "HAProxy (Tecnativa)"),
+    ("wollomatic", "wollomatic/socket-proxy"),
+    ("before", "ours before (BENCH_BASELINE)"),
+)
+
+
 def report(r: dict[str, Any]) -> None:
     print(
         f"\n== proxy benchmark (median of {r['rounds']} interleaved runs,"
         f" {r['seconds_per_run']:.0f}s each)"
     )
-    for key in ("list_c1", "list_c16", "ping_c1"):
+    for key in ("list_c1", "list_c16", "ping_c1", "scoped_c1"):
         row = r[key]
-        cells = "  ".join(
+        line = "  ".join(
             f"{t}: {v['rps']:8.0f} req/s p50 {v['p50_us']:6.0f}us" for t, v in row.items()
         )
-        print(f"{key:9s} {cells}")
-    for key, goal in (("list_c1", 0.95), ("list_c16", 0.95)):
-        ratio = r[key]["proxy"]["rps"] / r[key]["direct"]["rps"]
-        line = f"{key}: proxy/direct = {ratio:.3f} (goal >= {goal})"
-        if "haproxy" in r[key]:
-            line += f"; haproxy/direct = {r[key]['haproxy']['rps'] / r[key]['direct']['rps']:.3f}"
-        print(line)
-    extra = r["ping_c1"]["proxy"]["p50_us"] - r["ping_c1"]["direct"]["p50_us"]
-    print(f"ping_c1: proxy p50 - direct p50 = {extra:.0f}us (goal <= 100us)")
-    lg = r["logs"]
+        print(f"{key:9s} {line}")
+    peers = [(k, name) for k, name in PEERS if k in r["ping_c1"]]
+    print("\n| call | direct socket | " + " | ".join(n for _, n in peers) + " | ours | goal | |")
+    print("|---|---|" + "---|" * len(peers) + "---|---|---|")
+    for key, label in (("list_c1", "`GET /containers/json?all=1` c=1"), ("list_c16", "same, c=16")):
+        row = r[key]
+        base = row["direct"]["rps"]
+        ratio = row["proxy"]["rps"] / base
+        cells = [f"{row[k]['rps'] / base:.2f}x" for k, _ in peers]
+        hap = row.get("haproxy", {}).get("rps")
+        ok = ratio >= 0.95 and (hap is None or row["proxy"]["rps"] >= 1.05 * hap)
+        vs = f" = {row['proxy']['rps'] / hap:.2f}x HAProxy" if hap else ""
+        print(
+            f"| {label} | 1.00x ({base:.0f} req/s) | "
+            + " | ".join(cells)
+            + f" | **{ratio:.2f}x**{vs} | ≥ 0.95x direct, ≥ 1.05x HAProxy | {'ok' if ok else 'missed'} |"
+        )
+    ping = r["ping_c1"]
+    base = ping["direct"]["p50_us"]
+    extra = ping["proxy"]["p50_us"] - base
+    peer_extra = [ping[k]["p50_us"] - base for k, _ in peers]
+    ok = extra <= 100 and all(
+        extra < p for (k, _), p in zip(peers, peer_extra, strict=True) if k != "before"
+    )
     print(
-        f"logs ({r['logs_bytes'] / 1e6:.0f} MB): direct {lg['direct']['mb_per_s']:.0f} MB/s, "
-        f"proxy {lg['proxy']['mb_per_s']:.0f} MB/s, ratio {lg['proxy']['mb_per_s'] / lg['direct']['mb_per_s']:.3f} (goal >= 0.9)"
+        f"| `/_ping` c=1 p50 | {base:.0f} µs | "
+        + " | ".join(f"+{p:.0f} µs" for p in peer_extra)
+        + f" | **+{extra:.0f} µs** | ≤ +100 µs, below every peer | {'ok' if ok else 'missed'} |"
+    )
+    sc = r["scoped_c1"]
+    factor = sc["proxy"]["p50_us"] / sc["direct"]["p50_us"]
+    print(
+        f"| inspect by name, label visibility, c=1 p50 | {sc['direct']['p50_us']:.0f} µs | "
+        + " | ".join("-" for _ in peers)
+        + f" | **{factor:.2f}x** ({sc['proxy']['p50_us']:.0f} µs) | ≤ 1.5x direct |"
+        f" {'ok' if factor <= 1.5 else 'missed'} |"
+    )
+    lg = r["logs"]
+    lratio = lg["proxy"]["mb_per_s"] / lg["direct"]["mb_per_s"]
+    print(
+        f"| logs {r['logs_bytes'] / 1e6:.0f} MB | {lg['direct']['mb_per_s']:.0f} MB/s | "
+        + " | ".join("-" for _ in peers)
+        + f" | **{lratio:.2f}x** ({lg['proxy']['mb_per_s']:.0f} MB/s) | ≥ 0.95x |"
+        f" {'ok' if lratio >= 0.95 else 'missed'} |"
     )
     idle = r["idle"]
     print(
-        f"idle: {idle['connections']} connections, proxy RSS {idle['rss_mib']:.1f} MiB "
-        f"(before {idle['rss_before_mib']:.1f}; goal <= 60), last one served: {idle['last_connection_served']}"
+        f"| RSS, {idle['connections']} idle connections | - | "
+        + " | ".join("-" for _ in peers)
+        + f" | **{idle['rss_mib']:.1f} MiB** (at rest {idle['rss_before_mib']:.1f}) | ≤ 60 MB |"
+        f" {'ok' if idle['rss_mib'] * 1.048576 <= 60 and idle['last_connection_served'] else 'missed'} |"
     )
+    for k in ("haproxy_skipped", "wollomatic_skipped"):
+        if k in r:
+            print(f"{k.split('_')[0]} peer skipped: {r[k]}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from docker_socket_operator.catalogue.operations import link_parent
+from docker_socket_operator.catalogue.paths import forward_target
 from docker_socket_operator.catalogue.types import Operation
 from docker_socket_operator.policy.asks import audit_facts
 from docker_socket_operator.policy.compile import CompiledPolicy
@@ -91,6 +92,7 @@ class Exchange:
     it is decided by and the decision, the daemon connection it went out on, the audit record."""
 
     __slots__ = (
+        "answer",
         "body",
         "client",
         "decision",
@@ -118,6 +120,8 @@ class Exchange:
         self.body: bytes | None = None  # the request body, when the policy read it
         self.upstream: UpstreamConnection | None = None
         self.reusable = False  # the daemon connection may carry another request
+        # The daemon's answer when resolving the container already was the request (an inspect)
+        self.answer: tuple[ResponseHead, bytes, Any] | None = None
 
     @property
     def head(self) -> RequestHead:
@@ -316,7 +320,15 @@ class ProxyServer:
         missing_hidden = False
         if op is not None and policy.needs_container(op):
             parent = link_parent(op, facts.params, facts.query)
-            resolved = await self._resolve_container(op, parent or facts.params.get("id", ""))
+            own = None
+            if op.name == "containers.inspect" and req.method == "GET" and not facts.query:
+                # The inspect that tells the policy about the container is the request itself:
+                # its answer, about exactly the container decided on, is the one relayed.
+                assert facts.target is not None
+                own = forward_target(facts.target)
+            resolved = await self._resolve_container(
+                op, parent or facts.params.get("id", ""), ex, own
+            )
             if isinstance(resolved, tuple):
                 if resolved[0].status != 404 or policy.visibility is None:
                     return await self._answer_unforwarded(ex, resolved)
@@ -354,20 +366,27 @@ class ProxyServer:
         rec.decision = "would-deny" if decision.would_deny else "allow"
         return await self._forward(ex, api_path)
 
-    async def _resolve_container(self, op: Operation, ref: str) -> Resolved:
+    async def _resolve_container(
+        self, op: Operation, ref: str, ex: Exchange | None = None, own: str | None = None
+    ) -> Resolved:
         """The container a request is about, by inspecting it upstream (an exec ID is mapped
         to its container first); the daemon's own non-200 answer is returned as is. A ref
-        may hold '/' (a legacy link name), as dockerd's `{name:.*}` routes allow."""
+        may hold '/' (a legacy link name), as dockerd's `{name:.*}` routes allow. With `own`
+        (the request's own inspect path) the inspect is the request, kept on `ex` as its answer."""
         if op.target == "exec":
             resp, raw = await self.pool.simple_get(f"/exec/{quote(ref, safe='/')}/json")
             if resp.status != 200:
                 return resp, raw
             ref = str(self._json(raw).get("ContainerID", ""))
-        resp, raw = await self.pool.simple_get(f"/containers/{quote(ref, safe='/')}/json")
+        path = own if own is not None else f"/containers/{quote(ref, safe='/')}/json"
+        resp, raw = await self.pool.simple_get(path)
         if resp.status != 200:
             return resp, raw
+        doc = self._json(raw)
+        if own is not None and ex is not None:
+            ex.answer = (resp, raw, doc)
         try:
-            return container_facts_from_inspect(self._json(raw))
+            return container_facts_from_inspect(doc)
         except BadBody as e:
             raise UpstreamProtocolError(f"unexpected container inspect answer: {e}") from None
 
@@ -450,6 +469,13 @@ class ProxyServer:
     # -- forwarding --------------------------------------------------------------------------
 
     async def _forward(self, ex: Exchange, api_path: str | None) -> bool:
+        if ex.answer is not None:
+            resp, raw, doc = ex.answer
+            out = await self._filtered(ex, resp, doc)
+            if out is None:
+                out = raw
+            self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
+            return ex.head.keep_alive
         req, facts, body = ex.head, ex.facts, ex.body
         assert facts is not None and facts.target is not None
         op = facts.op
@@ -472,6 +498,19 @@ class ProxyServer:
         ex.upstream, resp = await self.pool.request(send, replayable=not streamed)
         return await self._respond(ex, resp)
 
+    async def _filtered(self, ex: Exchange, resp: ResponseHead, doc: Any) -> bytes | None:
+        """A GET's 200 answer as its operation's filter (policy/filters.py) rewrites it for
+        this client; None when no filter applies and the daemon's bytes go out as they are."""
+        policy, op = ex.policy, ex.facts.op if ex.facts is not None else None
+        if resp.status != 200 or ex.head.method != "GET" or op is None:
+            return None
+        answer_filter = ANSWER_FILTERS.get(op.name)
+        if answer_filter is None or not answer_filter.applies(policy):
+            return None
+        needs = answer_filter.needs_containers and policy.visibility is not None
+        containers = await self._containers() if needs else []
+        return json_bytes(answer_filter.rewrite(policy, doc, containers))
+
     async def _respond(self, ex: Exchange, resp: ResponseHead) -> bool:
         req, policy, client, conn = ex.head, ex.policy, ex.client, ex.upstream
         assert conn is not None and ex.facts is not None
@@ -490,9 +529,8 @@ class ProxyServer:
         answer_filter = ANSWER_FILTERS.get(name) if filtered else None
         if answer_filter is not None and answer_filter.applies(policy):
             doc = decode_json(await conn.read_body(resp, FILTER_LIMIT))
-            needs = answer_filter.needs_containers and policy.visibility is not None
-            containers = await self._containers() if needs else []
-            out = json_bytes(answer_filter.rewrite(policy, doc, containers))
+            out = await self._filtered(ex, resp, doc)
+            assert out is not None
             self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
             clean = True
         elif filtered and name == "system.events" and policy.filters_containers:
