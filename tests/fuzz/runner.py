@@ -25,11 +25,12 @@ from pathlib import Path
 
 from docker_socket_operator.api.models import DockerSocketPolicySpec
 from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy
+from docker_socket_operator.policy.tecnativa import spec_from_tecnativa_env
 from tests.fuzz.fakedaemon import FakeDaemon
 from tests.fuzz.generator import Case, make_case
 from tests.fuzz.goreading import Engine, Flavour
 from tests.fuzz.oracle import Violation, check_record
-from tests.fuzz.world import CONTAINERS, POLICIES, SECRET
+from tests.fuzz.world import CONTAINERS, POLICIES, SECRET, TECNATIVA_ENV
 from tests.support.proxyproc import ProxyProcess, policy_document
 
 READ_TIMEOUT = 10.0
@@ -83,21 +84,25 @@ class Report:
         return "\n".join([head, *(f"{v}\n{repro}" for v, repro in self.violations)])
 
 
-def _hidden_ids(policy_name: str) -> list[str]:
-    """IDs the scoped policy's client must never see (visibility: team=a)."""
-    if policy_name != "scoped":
-        return []
-    return [c.id[:12] for c in CONTAINERS if c.labels.get("team") != "a"]
+def _hidden_ids(policy: CompiledPolicy) -> list[str]:
+    """IDs (their 12-character short form) of the containers the client must never see."""
+    return [c.id[:12] for c in CONTAINERS if not policy.container_visible(c.facts)]
 
 
 @contextmanager
 def target(engine: Flavour, policy_name: str, workdir: Path) -> Iterator[Target]:
-    spec = POLICIES[policy_name]
-    compiled = compile_policy(DockerSocketPolicySpec.model_validate(spec))
+    """A fake daemon and the proxy in front of it, with a policy file or (for "tecnativa") the
+    Tecnativa environment variables, compiled for the oracle the way the proxy compiles them."""
     sock = str(workdir / f"{engine}-{policy_name}.sock")
+    work = workdir / f"proxy-{engine}-{policy_name}"
     daemon = FakeDaemon(sock, engine).start()
-    proxy = ProxyProcess(sock, workdir / f"proxy-{engine}-{policy_name}",
-                         policy=policy_document(spec))  # fmt: skip
+    if policy_name == "tecnativa":
+        compiled = compile_policy(spec_from_tecnativa_env(TECNATIVA_ENV))
+        proxy = ProxyProcess(sock, work, env=TECNATIVA_ENV)
+    else:
+        spec = POLICIES[policy_name]
+        compiled = compile_policy(DockerSocketPolicySpec.model_validate(spec))
+        proxy = ProxyProcess(sock, work, policy=policy_document(spec))
     try:
         proxy.start()
         t = Target(engine, policy_name, compiled, daemon, proxy)
@@ -185,10 +190,10 @@ def check(t: Target, case: Case, answers: list[bytes], sent: bytes) -> list[Viol
                     "hang", f"no answer/close after half-close: {answer[:300]!r}", case.number
                 )
             )
-        if t.policy_name == "scoped":
-            if SECRET.encode() in answer:
-                found.append(Violation("leak", "redacted Env value in an answer", case.number))
-            for hidden in _hidden_ids(t.policy_name):
+        if t.policy.redact_env and SECRET.encode() in answer:
+            found.append(Violation("leak", "redacted Env value in an answer", case.number))
+        if t.policy.visibility is not None:
+            for hidden in _hidden_ids(t.policy):
                 if hidden.encode() in answer and hidden.encode() not in sent:
                     found.append(
                         Violation("leak", f"hidden container {hidden} in an answer", case.number)
@@ -261,7 +266,7 @@ def run(
     cases: int | None = None,
     seconds: float | None = None,
     engines: tuple[Flavour, ...] = ("docker", "podman", "unknown"),
-    policies: tuple[str, ...] = ("scoped", "broad"),
+    policies: tuple[str, ...] = ("scoped", "broad", "tecnativa"),
     only_case: int | None = None,
     max_failures: int = 5,
     log: bool = True,
@@ -270,6 +275,7 @@ def run(
     report = Report(seed)
     # the unknown engine behind the broad policy only: it is about the dialect of create bodies
     pairs = [(e, p) for e in engines for p in policies if e != "unknown" or p == "broad"]
+    pairs = [(e, p) for e, p in pairs if p != "tecnativa" or e == "docker"]
     workroot = Path(tempfile.mkdtemp(prefix="dso-fuzz-", dir="/tmp"))
     if log:
         print(f"fuzz seed={seed} (replay: FUZZ_SEED={seed})", flush=True)
@@ -329,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=None, help="run this long in total")
     p.add_argument("--cases", type=int, default=None, help="run this many cases in total")
     p.add_argument("--engine", choices=["docker", "podman", "unknown"], action="append")
-    p.add_argument("--policy", choices=sorted(POLICIES), action="append")
+    p.add_argument("--policy", choices=[*sorted(POLICIES), "tecnativa"], action="append")
     p.add_argument("--only-case", type=int, default=None, help="replay one case number of the seed")
     p.add_argument("--max-failures", type=int, default=5)
     args = p.parse_args(argv)
@@ -341,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         cases=args.cases,
         seconds=args.seconds,
         engines=tuple(args.engine or ["docker", "podman", "unknown"]),
-        policies=tuple(args.policy or sorted(POLICIES)),
+        policies=tuple(args.policy or [*sorted(POLICIES), "tecnativa"]),
         only_case=args.only_case,
         max_failures=args.max_failures,
     )

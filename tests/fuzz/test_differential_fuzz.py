@@ -84,7 +84,7 @@ SECRET_ID = CONTAINERS[3].id
         # rename out of scope through a repeated parameter (dockerd reads the first)
         ("scoped", b"POST /containers/web/rename?name=secret2&name=web-3 HTTP/1.1\r\nHost: d\r\n\r\n",
          "two-readings"),
-        ("scoped", b"GET /containers/web/../db/json HTTP/1.1\r\nHost: d\r\n\r\n", "two-readings"),
+        ("scoped", b"POST /containers/web/../db/kill HTTP/1.1\r\nHost: d\r\n\r\n", "two-readings"),
         # framing a Go server reads one way and a strict parser another
         ("broad", b"GET /_ping HTTP/1.1\nHost: d\r\n\r\n", "framing"),
     ],

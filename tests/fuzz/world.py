@@ -119,3 +119,14 @@ POLICIES: dict[str, dict[str, Any]] = {
         ],
     },
 }
+
+# The drop-in mode: no policy file, Tecnativa's variables (Env redacted by default).
+TECNATIVA_ENV = {
+    "CONTAINERS": "1",
+    "EXEC": "1",
+    "POST": "1",
+    "VOLUMES": "1",
+    "ALLOW_START": "1",
+    "ALLOW_RESTARTS": "1",
+    "ALLOW_BIND_PREFIXES": BIND_PREFIX,
+}
