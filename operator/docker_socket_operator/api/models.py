@@ -2,8 +2,8 @@
 the proxy's policy file and the operator's rendering.
 
 The proxy reads the same document the operator reads (a whole DockerSocketPolicy
-YAML); only `spec.rules`, `spec.visibility`, `spec.mode`, `spec.audit` and `spec.limits`
-matter to it, the rest is for the operator.
+YAML); only `spec.rules`, `spec.visibility`, `spec.ownership`, `spec.mode`, `spec.audit` and
+`spec.limits` matter to it, the rest is for the operator.
 """
 
 from __future__ import annotations
@@ -198,6 +198,14 @@ class Rule(Model):
     containers: ContainerSelector | None = None
     create: CreateConstraints | None = None
     exec: ExecConstraints | None = None
+    owned: bool = Field(
+        default=False,
+        description=(
+            "Only objects this policy owns (spec.ownership): its containers and their execs,"
+            " networks and volumes; lists and prunes are narrowed to them, creates are owned by"
+            " construction. Other operations (images, system) never match an owned rule."
+        ),
+    )
     description: str | None = None
 
     @model_validator(mode="after")
@@ -215,6 +223,24 @@ class Visibility(Model):
     )
     redactEnv: bool = Field(
         default=True, description="Replace Config.Env values in inspect answers."
+    )
+    owned: bool = Field(
+        default=False,
+        description=(
+            "Only the containers, networks and volumes this policy owns (spec.ownership) exist"
+            " for the client."
+        ),
+    )
+
+
+class Ownership(Model):
+    """Objects created through the policy carry the owner label `dockersocket.io/owner`."""
+
+    owner: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]$|^[a-z0-9][-a-z0-9.]*[a-z0-9]$",
+        max_length=253,
+        description="The owner label's value; default: the policy's name.",
     )
 
 
@@ -240,6 +266,14 @@ class DockerSocketPolicySpec(Model):
     port: int = Field(default=2375, ge=1, le=65535)
     rules: list[Rule] = Field(default_factory=list, max_length=256)
     visibility: Visibility = Field(default_factory=Visibility)
+    ownership: Ownership | None = Field(
+        default=None,
+        description=(
+            "Label every container, network and volume created through this policy as owned by"
+            " it (a client may not set the label itself); rules and visibility with `owned: true`"
+            " then reach only those."
+        ),
+    )
     mode: PolicyMode = Field(
         default="enforce",
         description=(

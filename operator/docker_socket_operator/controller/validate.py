@@ -33,5 +33,5 @@ def validate_policy(policy: dict[str, Any]) -> DockerSocketPolicySpec:
     from docker_socket_operator.policy.compile import compile_policy
 
     spec = parse_spec(policy)
-    compile_policy(spec)
+    compile_policy(spec, (policy.get("metadata") or {}).get("name"))
     return spec

@@ -9,7 +9,11 @@ Rule semantics (docs/presets.md has the user's view):
   a scoped allow rule: their answers are filtered to its containers. Any other operation (one
   with no container) never matches a scoped rule;
 - an allow rule that matches but whose body checks fail does not end the walk: a later rule may
-  still allow; if none does, the first failure is the answer.
+  still allow; if none does, the first failure is the answer;
+- an `owned` rule (spec.ownership) adds the owner label to its `containers` selector; without a
+  `containers` selector it also matches the network and volume operations on owned objects, their
+  creates (stamped owned), and their lists and prunes (narrowed to owned). It never matches any
+  other operation (images, system: nothing there is owned).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import yaml
 from pydantic import ValidationError
 
 from docker_socket_operator.api.models import (
+    ContainerSelector,
     DockerSocketPolicy,
     DockerSocketPolicySpec,
     PolicyMode,
@@ -33,16 +38,31 @@ from docker_socket_operator.api.models import (
 from docker_socket_operator.catalogue.operations import ALL_OPERATIONS, operations_named
 from docker_socket_operator.catalogue.types import Operation
 from docker_socket_operator.policy.constraints import CreateLimits, ExecLimits
+from docker_socket_operator.policy.ownership import (
+    NARROWED_OPERATIONS,
+    OWNER_LABEL,
+    STAMPED_OPERATIONS,
+)
 from docker_socket_operator.policy.presets import PRESETS
 from docker_socket_operator.policy.selectors import Selector, compile_selector
 from docker_socket_operator.policy.types import ContainerFacts, PolicyError
 
-# How a rule's `containers` applies to an operation.
-ScopeKind = Literal["target", "create", "rename", "filtered", "none"]
+# How a rule's `containers` (or `owned`) applies to an operation. object: a network or volume
+# named in the path; ownable: creates, lists and prunes of networks and volumes (containers.prune).
+ScopeKind = Literal["target", "create", "rename", "filtered", "object", "ownable", "none"]
 
 BODY_OPERATIONS = frozenset(
-    {"containers.create", "containers.update", "containers.start", "exec.create", "volumes.create"}
+    {
+        "containers.create",
+        "containers.update",
+        "containers.start",
+        "exec.create",
+        "volumes.create",
+        "networks.create",
+    }
 )
+# They name a container in the body, which `owned` does not resolve: never matched by owned rules.
+OWNED_NEVER = frozenset({"networks.connect", "networks.disconnect"})
 FILTERED_OPERATIONS = frozenset({"containers.list", "system.events"})
 # Operations that reach containers without naming one in the path: refused under visibility.
 VISIBILITY_BLIND = frozenset(
@@ -65,6 +85,10 @@ def scope_kind(op: Operation) -> ScopeKind:
         return "filtered"
     if op.target in ("container", "exec"):
         return "target"
+    if op.target in ("network", "volume"):
+        return "object"
+    if op.name in STAMPED_OPERATIONS or op.name in NARROWED_OPERATIONS:
+        return "ownable"
     return "none"
 
 
@@ -77,6 +101,9 @@ class OpRule:
     selector: Selector | None
     create: CreateLimits
     exec: ExecLimits
+    # owned: the owner label is in `selector`; only_owned: and nothing else is (no `containers`).
+    owned: bool = False
+    only_owned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +136,13 @@ class CompiledPolicy:
     mode: PolicyMode = (
         "enforce"  # or "audit": decide() forwards denials above the floor as would-deny
     )
+    owner: str | None = None  # spec.ownership: the owner label value stamped on creates
+    # visibility.owned: networks and volumes too must be owned; visibility_owned_only: and
+    # visibility selects nothing else, so an owned-narrowed containers.prune stays within it.
+    visibility_owned: bool = False
+    visibility_owned_only: bool = False
+    # Network/volume operations whose target's labels decide() needs (object_labels).
+    object_ops: frozenset[str] = frozenset()
 
     def needs_body(self, op: Operation) -> bool:
         """Whether decide() must see the decoded request body for this operation."""
@@ -117,6 +151,10 @@ class CompiledPolicy:
     def needs_container(self, op: Operation) -> bool:
         """Whether decide() must see the resolved target container (op.target container/exec)."""
         return op.name in self.container_ops
+
+    def needs_object(self, op: Operation) -> bool:
+        """Whether decide() must see the labels of the network or volume named in the path."""
+        return op.name in self.object_ops
 
     @property
     def filters_containers(self) -> bool:
@@ -189,8 +227,31 @@ def _list_filters(visibility: Selector | None, plan: OpPlan | None) -> tuple[Sel
     return tuple(filters)
 
 
-def compile_policy(spec: DockerSocketPolicySpec) -> CompiledPolicy:
-    """Validate every rule against the catalogue and index them by operation. Raises PolicyError."""
+def _owner(spec: DockerSocketPolicySpec, name: str | None) -> str | None:
+    if spec.ownership is None:
+        if any(rule.owned for rule in spec.rules) or spec.visibility.owned:
+            raise PolicyError("owned: true needs spec.ownership (what the policy owns)")
+        return None
+    owner = spec.ownership.owner or name
+    if not owner:
+        raise PolicyError("spec.ownership needs an owner (spec.ownership.owner or metadata.name)")
+    return owner
+
+
+def _with_owner(selector: ContainerSelector | None, owner: str | None) -> ContainerSelector | None:
+    """The selector that also requires the owner label (owner None: unchanged)."""
+    if owner is None:
+        return selector
+    selector = selector or ContainerSelector()
+    if selector.labels.get(OWNER_LABEL, owner) != owner:
+        raise PolicyError(f"containers.labels[{OWNER_LABEL}] contradicts owned: true")
+    return selector.model_copy(update={"labels": {**selector.labels, OWNER_LABEL: owner}})
+
+
+def compile_policy(spec: DockerSocketPolicySpec, name: str | None = None) -> CompiledPolicy:
+    """Validate every rule against the catalogue and index them by operation. `name` is the
+    policy's metadata.name, the default owner. Raises PolicyError."""
+    owner = _owner(spec, name)
     by_op: dict[str, list[OpRule]] = {}
     libpod: list[LibpodRule] = []
     for index, rule in enumerate(spec.rules):
@@ -203,16 +264,24 @@ def compile_policy(spec: DockerSocketPolicySpec) -> CompiledPolicy:
         except ValueError as exc:
             raise PolicyError(f"rules[{index}]: {exc}") from None
         exec_limits = ExecLimits.from_model(rule.exec)
-        selector = compile_selector(rule.containers)
+        if rule.owned and any(p.startswith("libpod:") for p in patterns):
+            raise PolicyError(f"rules[{index}]: owned cannot apply to libpod routes")
+        selector = compile_selector(_with_owner(rule.containers, owner if rule.owned else None))
+        only_owned = rule.owned and compile_selector(rule.containers) is None
         scope = f" (containers: {selector.summary})" if selector else ""
         preset = f" (preset {rule.preset})" if rule.preset else ""
         for name in _operation_names(index, patterns):
             label = f"rules[{index}] {kind} {name}{preset}{scope}"
-            op_rule = OpRule(label, kind == "allow", selector, create, exec_limits)
+            op_rule = OpRule(
+                label, kind == "allow", selector, create, exec_limits, rule.owned, only_owned
+            )
             by_op.setdefault(name, []).append(op_rule)
         libpod.extend(_libpod_rules(index, kind, patterns, rule))
 
-    visibility = compile_selector(spec.visibility.containers)
+    visibility_owned = spec.visibility.owned
+    visibility = compile_selector(
+        _with_owner(spec.visibility.containers, owner if visibility_owned else None)
+    )
     if visibility is not None and libpod:
         raise PolicyError("visibility.containers cannot be enforced on Podman libpod routes")
 
@@ -230,6 +299,15 @@ def compile_policy(spec: DockerSocketPolicySpec) -> CompiledPolicy:
         for name, plan in plans.items()
         if first_op[name].target in ("container", "exec")
         and (visibility is not None or any(r.selector is not None for r in plan.rules))
+    )
+    object_ops = frozenset(
+        op.name
+        for op in ALL_OPERATIONS
+        if scope_kind(op) == "object"
+        and (
+            visibility_owned
+            or any(r.only_owned for r in plans.get(op.name, OpPlan("none", ())).rules)
+        )
     )
     if spec.mode == "audit":
         # The floor reads every body with host power and every container a call reaches, and
@@ -250,6 +328,11 @@ def compile_policy(spec: DockerSocketPolicySpec) -> CompiledPolicy:
         body_ops=body_ops,
         container_ops=container_ops,
         mode=spec.mode,
+        owner=owner,
+        visibility_owned=visibility_owned,
+        visibility_owned_only=visibility_owned
+        and compile_selector(spec.visibility.containers) is None,
+        object_ops=object_ops,
     )
 
 
@@ -266,13 +349,15 @@ def load_policy_file(path: str | Path) -> CompiledPolicy:
     if not isinstance(doc, dict):
         raise PolicyError(f"policy file {path} must hold a YAML mapping")
     try:
+        name: str | None = None
         if "spec" in doc or "kind" in doc or "apiVersion" in doc:
-            spec = DockerSocketPolicy.model_validate(doc).spec
+            policy = DockerSocketPolicy.model_validate(doc)
+            spec, name = policy.spec, policy.metadata.name
         else:
             spec = DockerSocketPolicySpec.model_validate(doc)
     except ValidationError as exc:
         raise PolicyError(f"policy file {path} is not a valid policy: {exc}") from None
     try:
-        return compile_policy(spec)
+        return compile_policy(spec, name)
     except PolicyError as exc:
         raise PolicyError(f"policy file {path}: {exc}") from None

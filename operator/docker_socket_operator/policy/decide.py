@@ -7,6 +7,7 @@ import re
 
 from docker_socket_operator.policy.body import as_labels
 from docker_socket_operator.policy.compile import (
+    OWNED_NEVER,
     VISIBILITY_BLIND,
     CompiledPolicy,
     OpRule,
@@ -21,6 +22,11 @@ from docker_socket_operator.policy.constraints import (
     check_volume_create_body,
 )
 from docker_socket_operator.policy.floor import floor_reason
+from docker_socket_operator.policy.ownership import (
+    OWNER_LABEL,
+    STAMPED_OPERATIONS,
+    reserved_label_reason,
+)
 from docker_socket_operator.policy.psargs import top_args_reason
 from docker_socket_operator.policy.selectors import Selector
 from docker_socket_operator.policy.types import ContainerFacts, Decision, RequestFacts
@@ -28,14 +34,18 @@ from docker_socket_operator.policy.types import ContainerFacts, Decision, Reques
 DEFAULT_DENY = "default deny"
 NOT_VISIBLE = "container not visible to this client"
 REDACT_ENV = "visibility.redactEnv"
-# Denials that are floors in themselves: audit mode never forwards what a client may not see.
-FLOOR_RULES = frozenset({"visibility", REDACT_ENV})
+OWNERSHIP = "ownership"
+# Denials that are floors in themselves: audit mode never forwards what a client may not see,
+# nor a create that claims another policy's ownership.
+FLOOR_RULES = frozenset({"visibility", REDACT_ENV, OWNERSHIP})
 _LIBPOD_TOP = re.compile(r"/libpod/containers/[^/]+/top")
 
 
-def _new_container(req: RequestFacts) -> ContainerFacts:
-    """The container a create would make, as a selector sees it."""
+def _new_container(req: RequestFacts, owner: str | None) -> ContainerFacts:
+    """The container a create would make, as a selector sees it (owned once stamped)."""
     labels = as_labels(req.body.get("labels")) if isinstance(req.body, dict) else {}
+    if owner is not None:
+        labels[OWNER_LABEL] = owner
     image = req.body.get("image") if isinstance(req.body, dict) else None
     return ContainerFacts(
         id="",
@@ -45,11 +55,29 @@ def _new_container(req: RequestFacts) -> ContainerFacts:
     )
 
 
-def _scope_matches(selector: Selector, scope: ScopeKind, req: RequestFacts) -> bool:
+def _owns(policy: CompiledPolicy, req: RequestFacts) -> bool:
+    """The network or volume the path names carries this policy's owner label."""
+    labels = req.object_labels
+    return labels is not None and labels.get(OWNER_LABEL) == policy.owner
+
+
+def _rule_matches(
+    policy: CompiledPolicy, rule: OpRule, scope: ScopeKind, req: RequestFacts
+) -> bool:
+    """Whether a scoped rule (containers selector, owned, or both) applies to the request."""
+    assert rule.selector is not None and req.op is not None
+    if rule.only_owned and scope in ("object", "ownable"):
+        return req.op.name not in OWNED_NEVER and (scope == "ownable" or _owns(policy, req))
+    return _scope_matches(rule.selector, scope, req, policy.owner)
+
+
+def _scope_matches(
+    selector: Selector, scope: ScopeKind, req: RequestFacts, owner: str | None
+) -> bool:
     if scope == "target":
         return req.container is not None and selector.matches(req.container)
     if scope == "create":
-        return selector.matches(_new_container(req))
+        return selector.matches(_new_container(req, owner))
     if scope == "rename":
         # Renaming into a rule's names would hand the container another rule's powers.
         return (
@@ -85,8 +113,13 @@ def _visibility_denial(
         if req.container is None or not visibility.matches(req.container):
             return Decision(False, "visibility", NOT_VISIBLE)
     elif scope == "create":
-        if not visibility.matches(_new_container(req)):
+        if not visibility.matches(_new_container(req, policy.owner)):
             return Decision(False, "visibility", "a new container must be visible to this client")
+    elif scope == "object" and policy.visibility_owned:
+        if req.op.name in OWNED_NEVER or not _owns(policy, req):
+            return Decision(False, "visibility", f"{req.op.target} not visible to this client")
+    elif req.op.name == "containers.prune" and policy.visibility_owned_only:
+        return None  # narrowed to owned containers, which are exactly the visible ones
     elif req.op.name in VISIBILITY_BLIND:
         return Decision(
             False, "visibility", f"{req.op.name} can reach containers not visible to this client"
@@ -159,17 +192,23 @@ def _decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
         denied = _env_denial(req)
         if denied is not None:
             return denied
+    if op.name in STAMPED_OPERATIONS:
+        claimed = reserved_label_reason(req.body)
+        if claimed is not None:
+            return Decision(False, OWNERSHIP, claimed)
     refused: Decision | None = None  # the first allow rule whose body checks failed
     for rule in plan.rules:
         if rule.selector is not None:
             if not rule.allow and plan.scope == "filtered":
                 continue  # a scoped deny does not refuse a whole list; visibility hides containers
-            if not _scope_matches(rule.selector, plan.scope, req):
+            if not _rule_matches(policy, rule, plan.scope, req):
                 continue
         if not rule.allow:
             return refused or Decision(False, rule.label, f"{op.name} is denied by policy")
         reason = _body_reason(rule, req) if op.name in policy.body_ops else None
         if reason is None:
-            return Decision(True, rule.label, "allowed")
+            return Decision(
+                True, rule.label, "allowed", owned=rule.owned or policy.visibility_owned
+            )
         refused = refused or Decision(False, rule.label, reason)
     return refused or Decision(False, DEFAULT_DENY, f"no rule allows {op.name}")

@@ -228,5 +228,5 @@ def suggest(
         "metadata": {"name": name},
         "spec": spec,
     }
-    compile_policy(DockerSocketPolicy.model_validate(document).spec)
+    compile_policy(DockerSocketPolicy.model_validate(document).spec, name)
     return Suggestion(document, count, sorted(set(refused)))

@@ -38,6 +38,8 @@ class RequestFacts:
     engine: Engine = "unknown"  # unknown: the checks apply the strictest common dialect
     # The request-target as parsed (version prefix, raw query): what the proxy forwards.
     target: RequestTarget | None = None
+    # The labels of the network or volume the path names, when an owned rule needs them.
+    object_labels: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,9 @@ class Decision:
     # Audit mode: enforce mode would deny (rule and reason say why) but the request is forwarded.
     # allow is then True, so every path after the decision treats it as an allowed request.
     would_deny: bool = False
+    # Allowed by an owned rule (or under visibility.owned): lists and prunes go out narrowed to
+    # the policy's own objects (policy/ownership.py).
+    owned: bool = False
 
 
 class PolicyError(ValueError):

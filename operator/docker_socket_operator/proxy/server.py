@@ -39,6 +39,7 @@ from docker_socket_operator.policy.filters import (
     error_names_hidden,
     volume_visible,
 )
+from docker_socket_operator.policy.ownership import forwarded_request
 from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision, RequestFacts
 from docker_socket_operator.proxy.audit import AuditLog, AuditRecord, log_event
 from docker_socket_operator.proxy.bodies import (
@@ -340,6 +341,13 @@ class ProxyServer:
                 # dockerd finds a link by its name only: a link removal goes on by name.
                 if op.target == "container" and parent is None:
                     api_path = rewrite_path(op.template, facts.params, resolved.id)
+        if op is not None and policy.needs_object(op):
+            found = await self._resolve_object(op, facts.params)
+            if isinstance(found, tuple):
+                return await self._answer_unforwarded(ex, found)
+            facts = replace(facts, object_labels=found.labels)
+            if op.target == "network":  # acted on by the ID decided on, as containers are
+                api_path = rewrite_path(op.template, facts.params, found.id)
         if facts.body is not None:
             engine = await self.pool.current_engine()
             if engine != facts.engine:
@@ -364,7 +372,35 @@ class ProxyServer:
             self._answer(ex, 403, json_error(403, message, close=not keep), "deny")
             return keep
         rec.decision = "would-deny" if decision.would_deny else "allow"
+        if policy.owner is not None and op is not None:
+            assert facts.target is not None
+            try:
+                target, body = forwarded_request(
+                    policy.owner, op.name, decision.owned, facts.target, facts.query, facts.body
+                )
+            except BadBody as e:
+                raise HttpError(400, f"invalid request: {e}") from None
+            ex.facts = replace(facts, target=target)
+            ex.body = body if body is not None else ex.body
         return await self._forward(ex, api_path)
+
+    async def _resolve_object(self, op: Operation, params: Mapping[str, str]) -> Resolved:
+        """The network or volume the path names, by inspecting it upstream: its ID and labels
+        (as a ContainerFacts), or the daemon's own non-200 answer."""
+        ref = params.get("id" if op.target == "network" else "name", "")
+        kind = "networks" if op.target == "network" else "volumes"
+        resp, raw = await self.pool.simple_get(f"/{kind}/{quote(ref, safe='')}")
+        if resp.status != 200:
+            return resp, raw
+        doc = self._json(raw)
+        labels = doc.get("Labels")
+        return ContainerFacts(
+            id=str(doc.get("Id") or doc.get("Name") or ""),
+            name=str(doc.get("Name") or ""),
+            labels={k: v for k, v in labels.items() if isinstance(v, str)}
+            if isinstance(labels, dict)
+            else {},
+        )
 
     async def _resolve_container(
         self, op: Operation, ref: str, ex: Exchange | None = None, own: str | None = None

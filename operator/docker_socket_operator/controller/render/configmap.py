@@ -11,13 +11,16 @@ from docker_socket_operator.controller.render.common import POLICY_FILE, RenderO
 
 # The only parts of a spec the proxy reads. Everything else shapes the pod, so a change to
 # the ConfigMap is always a change in what the proxy allows (and is reloaded in place).
-PROXY_FIELDS = ("rules", "visibility", "audit", "limits")
+PROXY_FIELDS = ("rules", "visibility", "ownership", "audit", "limits")
 
 
 def policy_document(name: str, expanded: DockerSocketPolicySpec) -> dict[str, Any]:
     """The proxy's `--policy` file: a DockerSocketPolicy with presets already expanded, so
     the rules a proxy enforces are readable in the ConfigMap and pinned to this operator."""
     spec = expanded.model_dump(mode="json", exclude_none=True, include=set(PROXY_FIELDS))
+    for part in [*spec.get("rules", []), spec.get("visibility", {})]:
+        if part.get("owned") is False:  # written only when set, as mode is
+            del part["owned"]
     if expanded.mode != "enforce":  # written only when set, so enforce policies render as before
         spec["mode"] = expanded.mode
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "spec": spec}
