@@ -83,11 +83,22 @@ ln -s /etc/ssl/openssl.cnf "$OUT/usr/lib/ssl/openssl.cnf"
 packages=$(printf '%s\n' "${owners[@]}" "$PY-minimal: x" "lib$PY-minimal: x" "lib$PY-stdlib: x" \
     "ca-certificates: x" "base-files: x" \
     | sed -n 's/^\([^:, ]*\)\(:[a-z0-9]*\)\{0,1\}: .*/\1/p' | sort -u)
+# Some packages' doc directory is a link to a sibling's (libstdc++6 -> gcc-12-base), which the
+# base's trim removed: their licence is the copyright file of a package built from the same
+# source.
+all_installed=$(dpkg-query -W -f='${Package} ${source:Package}\n')
 for pkg in $packages; do
-    if [ -f "/usr/share/doc/$pkg/copyright" ]; then
-        mkdir -p "$OUT/usr/share/doc/$pkg"
-        cp -a "/usr/share/doc/$pkg/copyright" "$OUT/usr/share/doc/$pkg/"
-    fi
+    src=$(dpkg-query -W -f='${source:Package}' "$pkg")
+    found=
+    for cand in "$pkg" $(echo "$all_installed" | awk -v s="$src" '$2 == s { print $1 }'); do
+        if [ -f "/usr/share/doc/$cand/copyright" ]; then
+            mkdir -p "$OUT/usr/share/doc/$pkg"
+            cp -L "/usr/share/doc/$cand/copyright" "$OUT/usr/share/doc/$pkg/copyright"
+            found=1
+            break
+        fi
+    done
+    [ -n "$found" ] || { echo "rootfs.sh: no copyright file for $pkg" >&2; exit 1; }
     dpkg-query -s "$pkg" >"$OUT/var/lib/dpkg/status.d/$pkg"
 done
 echo "rootfs.sh: $(du -sh "$OUT" | cut -f1) with $(echo "$packages" | wc -w) Debian packages:" $packages

@@ -87,11 +87,13 @@ def test_image_has_no_pip_no_shell_and_runs_both_roles(image_daemon: Daemon, ima
         "ssl.create_default_context();"  # the CA bundle is there and loads
         "import docker_socket_operator.controller.commands, kopf, aiohttp;"  # operator role
         "import docker_socket_operator.proxy.server, uvloop;"  # proxy role
+        "pkgs = os.listdir('/var/lib/dpkg/status.d');"  # licences of what it ships
+        "unlicensed = [p for p in pkgs if not os.path.isfile(f'/usr/share/doc/{p}/copyright')];"
         "print(os.getuid(), u.find_spec('pip') is None, os.path.exists('/bin/sh'),"
-        " os.path.exists('/usr/bin/apt-get'))",
+        " os.path.exists('/usr/bin/apt-get'), 'libc6' in pkgs, unlicensed == [])",
     )
     assert r.returncode == 0, r.stderr.decode(errors="replace")
-    assert r.stdout.decode().split() == ["65532", "True", "False", "False"]
+    assert r.stdout.decode().split() == ["65532", "True", "False", "False", "True", "True"]
 
 
 class _Proxy:
