@@ -153,6 +153,12 @@ def test_socket_group_runs_the_image_user_with_that_group() -> None:
     assert pod["spec"]["securityContext"] == {"supplementalGroups": [977]}
 
 
+def test_host_port_defaults_to_the_policy_port() -> None:
+    pod = render_podman_kube(policy("p", {"port": 2376}), IMAGE)[1]
+    port = pod["spec"]["containers"][0]["ports"][0]
+    assert (port["hostIP"], port["hostPort"], port["containerPort"]) == ("127.0.0.1", 2376, 2375)
+
+
 def test_selinux_type_is_passed_to_the_container() -> None:
     pod = render_podman_kube(policy("se", {"seLinuxType": "spc_t"}), IMAGE)[1]
     ctx = pod["spec"]["containers"][0]["securityContext"]

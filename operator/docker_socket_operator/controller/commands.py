@@ -91,7 +91,8 @@ def _add_podman_kube_options(p: argparse.ArgumentParser) -> None:
         type=_host_port,
         default=None,
         metavar="HOST:PORT",
-        help="podman-kube: host address and port of the proxy's API (default 127.0.0.1:2375)",
+        help="podman-kube: host address and port of the proxy's API (default 127.0.0.1 and "
+        "the policy's spec.port)",
     )
 
 
@@ -209,7 +210,7 @@ def render_podman_stream(
 ) -> list[dict[str, Any]]:
     """`render --format podman-kube`: every policy in the stream as a ConfigMap and a Pod."""
     from docker_socket_operator.controller.render.podman_kube import (
-        DEFAULT_PUBLISH,
+        LOOPBACK,
         PodmanKubeOptions,
         podman_socket_path,
         render_podman_kube,
@@ -217,7 +218,7 @@ def render_podman_stream(
 
     host = PodmanKubeOptions(
         socket_path=podman_socket_path(args.podman_socket, os.environ),
-        publish=args.publish or DEFAULT_PUBLISH,
+        publish=args.publish or (LOOPBACK, None),
     )
     out: list[dict[str, Any]] = []
     for doc in _policies(text):

@@ -40,17 +40,17 @@ ROOTFUL_SOCKET = "/run/podman/podman.sock"
 # Rootless Podman's socket is $XDG_RUNTIME_DIR/podman/podman.sock; the caller resolves it
 # (kube play does not expand variables).
 ROOTLESS_SOCKET_IN_RUNTIME_DIR = "podman/podman.sock"
-DEFAULT_PUBLISH = ("127.0.0.1", PROXY_PORT)
+LOOPBACK = "127.0.0.1"
 NONROOT_ID = 65532
 
 
 @dataclass(frozen=True)
 class PodmanKubeOptions:
     """Host-side choices: the Podman API socket on the host, and where the proxy's API port
-    is published (host address, host port)."""
+    is published (host address, host port; no port: the policy's spec.port)."""
 
     socket_path: str = ROOTFUL_SOCKET
-    publish: tuple[str, int] = DEFAULT_PUBLISH
+    publish: tuple[str, int | None] = (LOOPBACK, None)
 
     def __post_init__(self) -> None:
         if not self.socket_path.startswith("/") or any(c.isspace() for c in self.socket_path):
@@ -60,7 +60,7 @@ class PodmanKubeOptions:
             ipaddress.ip_address(host)
         except ValueError:
             raise PolicyError(f"publish address must be an IP address, got {host!r}") from None
-        if not 1 <= port <= 65535:
+        if port is not None and not 1 <= port <= 65535:
             raise PolicyError(f"publish port must be 1-65535, got {port}")
 
 
@@ -112,7 +112,7 @@ def render_pod(
     podman: PodmanKubeOptions,
 ) -> dict[str, Any]:
     name = policy["metadata"]["name"]
-    host_ip, host_port = podman.publish
+    host_ip, host_port = podman.publish[0], podman.publish[1] or spec.port
     # The proxy's view: the host's Podman socket, mounted under its own name.
     spec = spec.model_copy(
         update={"socket": spec.socket.model_copy(update={"path": podman.socket_path})}
