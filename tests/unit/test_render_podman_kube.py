@@ -145,6 +145,20 @@ def test_not_yaml_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "not YAML" in err
 
 
+def test_two_policies_need_two_host_ports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump_all([policy("a", {}), policy("b", {})]))
+    code, out, err = render_cli(capsys, "-f", str(path))
+    assert (code, out) == (1, "")
+    assert "127.0.0.1:2375" in err
+    path.write_text(yaml.safe_dump_all([policy("a", {}), policy("b", {"port": 2376})]))
+    code, out, _ = render_cli(capsys, "-f", str(path))
+    assert code == 0
+    assert [d["kind"] for d in yaml.safe_load_all(out)] == ["ConfigMap", "Pod"] * 2
+
+
 def test_socket_group_runs_the_image_user_with_that_group() -> None:
     doc = policy("grp", {"socket": {"group": 977}})
     pod = render_podman_kube(doc, IMAGE)[1]

@@ -213,6 +213,7 @@ def render_podman_stream(
         LOOPBACK,
         PodmanKubeOptions,
         podman_socket_path,
+        refuse_shared_host_ports,
         render_podman_kube,
     )
 
@@ -223,6 +224,7 @@ def render_podman_stream(
     out: list[dict[str, Any]] = []
     for doc in _policies(text):
         out.extend(render_podman_kube(doc, image, options, host))
+    refuse_shared_host_ports(out)
     return out
 
 

@@ -184,3 +184,22 @@ def render_podman_kube(
         "labels": configmap["metadata"]["labels"],
     }
     return [configmap, render_pod(policy, spec, image, opts, host)]
+
+
+def refuse_shared_host_ports(objects: list[dict[str, Any]]) -> None:
+    """Two pods publishing the same host address and port: the second `kube play` would fail
+    half-way, so the render refuses the set instead (PolicyError)."""
+    seen: dict[tuple[str, int], str] = {}
+    for obj in objects:
+        if obj.get("kind") != "Pod":
+            continue
+        for ctr in obj["spec"]["containers"]:
+            for port in ctr.get("ports", []):
+                key = (port["hostIP"], port["hostPort"])
+                other = seen.setdefault(key, obj["metadata"]["name"])
+                if other != obj["metadata"]["name"]:
+                    raise PolicyError(
+                        f"pods {other} and {obj['metadata']['name']} would both publish "
+                        f"{key[0]}:{key[1]}: give the policies different spec.port values, or "
+                        "render them one at a time with --publish"
+                    )
