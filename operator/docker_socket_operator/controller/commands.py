@@ -151,7 +151,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     op.add_argument("--verbose", action="store_true")
     op.set_defaults(func=run_operator_command)
 
-    rd = sub.add_parser("render", help="print the objects the operator would apply for a policy")
+    rd = sub.add_parser(
+        "render",
+        help="print the objects the operator would apply for a policy "
+        "(--format podman-kube: a Pod and ConfigMap for `podman kube play`)",
+    )
     rd.add_argument("-f", "--file", required=True, help="DockerSocketPolicy YAML ('-': stdin)")
     _add_render_options(rd)
     _add_podman_kube_options(rd)
