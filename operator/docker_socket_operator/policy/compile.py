@@ -59,9 +59,12 @@ BODY_OPERATIONS = frozenset(
         "exec.create",
         "volumes.create",
         "networks.create",
+        "networks.connect",
+        "networks.disconnect",
     }
 )
-# They name a container in the body, which `owned` does not resolve: never matched by owned rules.
+# They name a container in the body: an owned rule matches when it too is owned (the proxy
+# resolves it into RequestFacts.container).
 OWNED_NEVER = frozenset({"networks.connect", "networks.disconnect"})
 FILTERED_OPERATIONS = frozenset({"containers.list", "system.events"})
 # Operations that reach containers without naming one in the path: refused under visibility.

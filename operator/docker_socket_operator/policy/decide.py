@@ -67,7 +67,11 @@ def _rule_matches(
     """Whether a scoped rule (containers selector, owned, or both) applies to the request."""
     assert rule.selector is not None and req.op is not None
     if rule.only_owned and scope in ("object", "ownable"):
-        return req.op.name not in OWNED_NEVER and (scope == "ownable" or _owns(policy, req))
+        if req.op.name in OWNED_NEVER:  # the container named in the body must be owned too
+            container = req.container
+            if container is None or container.labels.get(OWNER_LABEL) != policy.owner:
+                return False
+        return scope == "ownable" or _owns(policy, req)
     return _scope_matches(rule.selector, scope, req, policy.owner)
 
 

@@ -27,7 +27,7 @@ from docker_socket_operator.catalogue.operations import link_parent
 from docker_socket_operator.catalogue.paths import forward_target
 from docker_socket_operator.catalogue.types import Operation
 from docker_socket_operator.policy.asks import audit_facts
-from docker_socket_operator.policy.compile import CompiledPolicy
+from docker_socket_operator.policy.compile import OWNED_NEVER, CompiledPolicy
 from docker_socket_operator.policy.decide import NOT_VISIBLE, decide
 from docker_socket_operator.policy.filters import (
     ANSWER_FILTERS,
@@ -346,6 +346,12 @@ class ProxyServer:
             if isinstance(found, tuple):
                 return await self._answer_unforwarded(ex, found)
             facts = replace(facts, object_labels=found.labels)
+            member = facts.body.get("container") if isinstance(facts.body, dict) else None
+            if op.name in OWNED_NEVER and isinstance(member, str) and member:
+                who = await self._resolve_container(op, member)
+                if isinstance(who, tuple):
+                    return await self._answer_unforwarded(ex, who)
+                facts = replace(facts, container=who)
             if op.target == "network":  # acted on by the ID decided on, as containers are
                 api_path = rewrite_path(op.template, facts.params, found.id)
         if facts.body is not None:
