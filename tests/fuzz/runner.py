@@ -11,6 +11,7 @@ raw bytes, shrunk (whole connections, then lines) while the same kind of violati
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import socket
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from docker_socket_operator.api.models import DockerSocketPolicySpec
 from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy
@@ -257,7 +259,47 @@ def shrink(t: Target, case: Case, kind: str) -> Case:
                 best, lines = candidate, trial
             else:
                 i += 1
+        shrunk = True
+        while shrunk and budget[0] > 0:
+            shrunk = False
+            for smaller in _smaller_json_bodies(best.streams[ci]):
+                streams = list(best.streams)
+                streams[ci] = smaller
+                if still_fails(plain(streams)):
+                    best, shrunk = plain(streams), True
+                    break
     return best
+
+
+def _smaller_json_bodies(stream: bytes) -> Iterator[bytes]:
+    """The same single Content-Length request with one JSON object member fewer, each in turn
+    (only bodies that plain json reads, i.e. without repeated keys)."""
+    head, sep, body = stream.partition(b"\r\n\r\n")
+    m = re.search(rb"\r\nContent-Length: *([0-9]+)", head, re.IGNORECASE)
+    if not sep or m is None or int(m.group(1)) != len(body):
+        return
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return
+    paths: list[list[str]] = []
+
+    def walk(node: Any, path: list[str]) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                paths.append([*path, key])
+                walk(value, [*path, key])
+
+    walk(doc, [])
+    for path in paths:
+        trimmed = json.loads(body)
+        node = trimmed
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+        data = json.dumps(trimmed, separators=(",", ":"), ensure_ascii=False).encode()
+        new_head = head[: m.start(1)] + str(len(data)).encode() + head[m.end(1) :]
+        yield new_head + sep + data
 
 
 def run(
