@@ -115,6 +115,7 @@ def test_an_image_label_does_not_override_the_stamp(
     commit = daemon.api(
         "POST",
         "/commit",
+        {},
         query={
             "container": hand,
             "repo": "own-labelled",
@@ -177,12 +178,15 @@ def test_networks_volumes_and_prunes_reach_only_owned(
         job = create(addr, daemon, "own-done", Labels={"job": "x"})
         label = quote(json.dumps({"label": {"job=x": True}}))
         for kind in ("containers", "networks", "volumes"):
-            assert call(addr, "POST", f"/{kind}/prune?filters={label}").status == 200
+            pruned = call(addr, "POST", f"/{kind}/prune?filters={label}")
+            # Podman 4.3 does not AND the added label filter on every prune: refused there.
+            assert pruned.status == (200 if daemon.kind == "docker" else 400), pruned.body
         assert daemon.inspect(stopped) is not None and daemon.inspect(hand) is not None
         assert daemon.api("GET", "/networks/own-hand-net").status == 200
         assert daemon.api("GET", "/volumes/own-hand-vol").status == 200
-        assert daemon.inspect(job) is None  # the client's own stopped job was pruned
-        assert daemon.api("GET", "/networks/own-net").status == 404
+        if daemon.kind == "docker":  # the client's own stopped job and network were pruned
+            assert daemon.inspect(job) is None
+            assert daemon.api("GET", "/networks/own-net").status == 404
     finally:
         daemon.remove(stopped)
         for path in (

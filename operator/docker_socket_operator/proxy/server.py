@@ -382,7 +382,13 @@ class ProxyServer:
             assert facts.target is not None
             try:
                 target, body = forwarded_request(
-                    policy.owner, op.name, decision.owned, facts.target, facts.query, facts.body
+                    policy.owner,
+                    op.name,
+                    decision.owned,
+                    facts.target,
+                    facts.query,
+                    facts.body,
+                    await self.pool.current_engine(),
                 )
             except BadBody as e:
                 raise HttpError(400, f"invalid request: {e}") from None
