@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,9 +118,9 @@ def target(engine: Flavour, policy_name: str, workdir: Path) -> Iterator[Target]
         daemon.stop()
 
 
-def send_case(t: Target, case: Case) -> list[bytes]:
+def send_case(t: Target, case: Case, timeout: float = READ_TIMEOUT) -> list[bytes]:
     """Send every connection's bytes in the case's fragment order, half-close, read to EOF."""
-    socks = [socket.create_connection(t.proxy.addr, timeout=READ_TIMEOUT) for _ in case.streams]
+    socks = [socket.create_connection(t.proxy.addr, timeout=timeout) for _ in case.streams]
     out = [b""] * len(socks)
     try:
         pos = [0] * len(socks)
@@ -203,8 +203,10 @@ def check(t: Target, case: Case, answers: list[bytes], sent: bytes) -> list[Viol
     return found
 
 
-def run_case(t: Target, case: Case, statuses: Counter[str] | None = None) -> list[Violation]:
-    answers = send_case(t, case)
+def run_case(
+    t: Target, case: Case, statuses: Counter[str] | None = None, timeout: float = READ_TIMEOUT
+) -> list[Violation]:
+    answers = send_case(t, case, timeout)
     if statuses is not None:
         for answer in answers:
             statuses.update(m.decode() for m in _STATUS.findall(answer))
@@ -215,13 +217,15 @@ def run_case(t: Target, case: Case, statuses: Counter[str] | None = None) -> lis
 
 def shrink(t: Target, case: Case, kind: str) -> Case:
     """A smaller case that still shows a violation of `kind` (greedy, bounded)."""
-    budget = [SHRINK_BUDGET]
+    # a hang costs a read timeout per try: fewer, shorter tries
+    budget = [SHRINK_BUDGET if kind != "hang" else 20]
+    timeout = READ_TIMEOUT if kind != "hang" else 3.0
 
     def still_fails(c: Case) -> bool:
         if budget[0] <= 0 or not t.proxy.alive():
             return False
         budget[0] -= 1
-        return any(v.kind == kind for v in run_case(t, c))
+        return any(v.kind == kind for v in run_case(t, c, timeout=timeout))
 
     def plain(streams: list[bytes]) -> Case:
         return Case(case.number, streams, [(i, len(s)) for i, s in enumerate(streams)])
@@ -302,6 +306,49 @@ def _smaller_json_bodies(stream: bytes) -> Iterator[bytes]:
         yield new_head + sep + data
 
 
+def _fuzz_target(
+    t: Target,
+    report: Report,
+    share: int | None,
+    deadline: float | None,
+    only_case: int | None,
+    max_failures: int,
+    log: bool,
+) -> None:
+    """Cases for one target until its share or its time is used up, then the health check."""
+    rng = random.Random(f"{report.seed}/{t.engine}/{t.policy_name}")
+    n = 0
+    while (share is None or n < share) and (deadline is None or time.monotonic() < deadline):
+        case = make_case(rng, n, "docker" if t.engine == "docker" else "podman")
+        n += 1
+        if only_case is not None and case.number != only_case:
+            continue
+        found = run_case(t, case, report.statuses)
+        report.cases += 1
+        for v in found:
+            if report.seen_before(v):
+                continue
+            where = f"  engine={t.engine} policy={t.policy_name} seed={report.seed} case={v.case}"
+            if log:
+                print(f"{v}\n{where}\n  (shrinking...)", flush=True)
+            small = shrink(t, case, v.kind) if v.case in (None, case.number) else None
+            repro = where + "\n" + (small.reproducer() if small else "  (replay: --only-case)")
+            report.violations.append((v, repro))
+            if log:
+                print(repro, flush=True)
+        if len(report.violations) >= max_failures:
+            break
+    recorded = t.daemon.snapshot()
+    report.requests_recorded += len(recorded)
+    report.forwarded += sum(1 for r in recorded if r.case is not None)
+    status, _ = t.proxy.get("/_ping")  # the end: still alive and answering
+    if status != 200 or not t.proxy.alive():
+        where = f"  engine={t.engine} policy={t.policy_name}"
+        report.violations.append(
+            (Violation("crash", f"/_ping answered {status} at the end"), where)
+        )
+
+
 def run(
     seed: int,
     *,
@@ -321,51 +368,14 @@ def run(
     workroot = Path(tempfile.mkdtemp(prefix="dso-fuzz-", dir="/tmp"))
     if log:
         print(f"fuzz seed={seed} (replay: FUZZ_SEED={seed})", flush=True)
-    with ExitStack() as stack:
-        for k, (engine, policy_name) in enumerate(pairs):
-            t = stack.enter_context(target(engine, policy_name, workroot))
+    for k, (engine, policy_name) in enumerate(pairs):
+        with target(engine, policy_name, workroot) as t:
             report.violations += [(v, f"  engine={engine} policy={policy_name}") for v in t.startup]
-            rng = random.Random(f"{seed}/{engine}/{policy_name}")
-            deadline = time.monotonic() + seconds / len(pairs) if seconds else None
             share = None if cases is None else cases // len(pairs) + (k < cases % len(pairs))
-            n = 0
-            while (share is None or n < share) and (
-                deadline is None or time.monotonic() < deadline
-            ):
-                case = make_case(rng, n, "docker" if engine == "docker" else "podman")
-                n += 1
-                if only_case is not None and case.number != only_case:
-                    continue
-                found = run_case(t, case, report.statuses)
-                report.cases += 1
-                for v in found:
-                    if report.seen_before(v):
-                        continue
-                    culprit = case if v.case in (None, case.number) else None
-                    small = shrink(t, culprit, v.kind) if culprit is not None else None
-                    where = f"  engine={engine} policy={policy_name} seed={seed} case={v.case}\n"
-                    repro = where + (
-                        small.reproducer() if small is not None else "  (replay: --only-case)"
-                    )
-                    report.violations.append((v, repro))
-                    if log:
-                        print(f"{v}\n{repro}", flush=True)
-                if len(report.violations) >= max_failures:
-                    break
-            recorded = t.daemon.snapshot()
-            report.requests_recorded += len(recorded)
-            report.forwarded += sum(1 for r in recorded if r.case is not None)
-            # the end: still alive and answering
-            status, _ = t.proxy.get("/_ping")
-            if status != 200 or not t.proxy.alive():
-                report.violations.append(
-                    (
-                        Violation("crash", f"/_ping answered {status} at the end"),
-                        f"  engine={engine}",
-                    )
-                )
-            if len(report.violations) >= max_failures:
-                break
+            deadline = time.monotonic() + seconds / len(pairs) if seconds else None
+            _fuzz_target(t, report, share, deadline, only_case, max_failures, log)
+        if len(report.violations) >= max_failures:
+            break
     if log:
         print(report.summary(), flush=True)
     return report
