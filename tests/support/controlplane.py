@@ -360,6 +360,8 @@ class ControlPlane:
             "--allow-privileged=true",
             # The `kubernetes` Endpoints cannot hold a loopback address.
             "--endpoint-reconciler-type=none",
+            # Real nodes (tests/support/node.py) are reached by IP: no DNS knows their names.
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
             # Close watches on SIGTERM instead of waiting out the HTTP server's 60s
             # shutdown timeout (matters for restart_apiserver()).
             "--shutdown-watch-termination-grace-period=2s",
@@ -507,6 +509,8 @@ class ControlPlane:
                     },
                 }
             )
+        if not items:  # nodes=0: real nodes join on their own (tests/support/node.py)
+            return
         doc = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
         self.kubectl("apply", "-f", "-", input=doc)
 

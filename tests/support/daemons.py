@@ -348,7 +348,11 @@ def _pids_under(workdir: Path) -> Iterator[int]:
     """Processes whose command line names our engine's private state directories (conmon,
     containerd, shims, podman cleanup): ours and only ours, so teardown ends them by id.
     The socket path is deliberately not a needle: a proxy pointed at it is not ours to kill."""
-    needles = [f"{workdir}/{sub}".encode() for sub in ("root", "exec", "run", "tmp")]
+    yield from pids_naming([f"{workdir}/{sub}".encode() for sub in ("root", "exec", "run", "tmp")])
+
+
+def pids_naming(needles: list[bytes]) -> Iterator[int]:
+    """Processes (not this one) whose command line contains one of ``needles``."""
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
