@@ -125,7 +125,7 @@ def test_added_fields_are_removed_and_reported(
     kube.wait_ready(name, 3)
     child = f"dsp-{name}"
     kube.cp.kubectl(
-        "patch", kind, child, "-n", NS, "--type=merge", "--field-manager=intruder",
+        "patch", kind, child, "-n", NS, "--type=strategic", "--field-manager=intruder",
         "-p", json.dumps(patch),
     )  # fmt: skip
     started = time.monotonic()
@@ -134,7 +134,8 @@ def test_added_fields_are_removed_and_reported(
         30, f"{kind} {child} repaired",
     )  # fmt: skip
     print(f"MEASURE additive drift {suffix} repaired in {time.monotonic() - started:.2f}s")
-    managers = {e["manager"] for e in repaired["metadata"]["managedFields"]}
+    with_fields = kube.cp.kubectl_json("get", kind, child, "-n", NS, "--show-managed-fields")
+    managers = {e["manager"] for e in with_fields["metadata"]["managedFields"]}
     assert "intruder" not in managers
     events = kube.cp.kubectl_json(
         "get", "events", "-n", NS, "--field-selector", f"involvedObject.name={child}"
