@@ -69,7 +69,8 @@ class Report:
 
     def seen_before(self, v: Violation) -> bool:
         """Whether a violation of the same kind and message (digits aside) was reported."""
-        signature = v.kind + re.sub(r"[0-9a-f]{12,}|[0-9]+", "#", v.detail.split("\n")[0])[:160]
+        first = re.sub(r'"(ts|path|method)": "[^"]*"', "", v.detail.split("\n")[0])
+        signature = v.kind + re.sub(r"[0-9a-f]{12,}|[0-9]+", "#", first)[:160]
         if signature in self._signatures:
             self.repeats += 1
             return True
