@@ -259,6 +259,9 @@ CLUSTER_RULES = [
      "verbs": ["patch"]},
     {"apiGroups": ["dockersocket.io"], "resources": ["dockersocketpolicies/finalizers"],
      "verbs": ["update"]},
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+     "verbs": ["list", "watch"]},
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]  # fmt: skip
