@@ -30,7 +30,7 @@ deps: system-deps venv
 # process of `podman kube play` pods; Debian recommends it), busybox for the image.
 system-deps:
 	@missing=""; \
-	for pair in dockerd:docker.io podman:podman catatonit:catatonit busybox:busybox-static newuidmap:uidmap debootstrap:debootstrap; do \
+	for pair in dockerd:docker.io podman:podman docker-compose:docker-compose catatonit:catatonit busybox:busybox-static newuidmap:uidmap debootstrap:debootstrap; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -212,7 +212,7 @@ def test_compose_up_and_down_leave_the_rest_alone(
     compose = shutil.which("docker-compose")
     if compose is None:
         pytest.skip("docker-compose (Debian's package) is not installed")
-    rules = [
+    rules: list[dict[str, Any]] = [
         {"allow": ["containers.*", "networks.*", "volumes.*", "system.events"], "owned": True},
         {"allow": ["system.*", "images.inspect", "images.list"]},
     ]
