@@ -5,6 +5,10 @@
 2. When the control plane binaries are built (`make controlplane`): a real kube-apiserver with
    fake kwok nodes, the operator, a DockerSocketPolicy, its children and status — and the
    ConfigMap the operator rendered, fed to the proxy, giving the decisions the policy promises.
+3. When the node binaries are built too (`make node-bins`): the same policy on a real node
+   (containerd, kubelet, kube-proxy, kube-router's NetworkPolicy firewall): the proxy pod runs
+   for real, a labelled pod's docker calls are allowed and denied, an unlabelled pod is
+   refused at the network.
 """
 
 from __future__ import annotations
@@ -195,6 +199,50 @@ def operator_part(d: Daemon, work: Path) -> None:
             op.stop()
 
 
+def node_part(work: Path) -> None:
+    import contextlib
+
+    from tests.support.node import NodeUnavailable
+    from tests.support.nodecluster import start_node_cluster
+
+    say(
+        "3. The same policy on a real node: containerd, kubelet, kube-proxy, kube-router's firewall"
+    )
+    with contextlib.ExitStack() as stack:
+        try:
+            c = start_node_cluster(stack, work / "node")
+        except NodeUnavailable as exc:
+            print(f"  skipped: {exc}")
+            return
+        for what, seconds in c.results.items():
+            print(f"  {DIM}{what}: {seconds}{END}")
+        policy = yaml.safe_load((ROOT / "examples/policies/restart-one.yaml").read_text())
+        policy["spec"]["socket"] = {"path": c.dockerd.socket_path, "group": c.socket_gid}
+        print("  $ kubectl apply -f restart-one.yaml   (socket: the node's dockerd)")
+        t0 = time.monotonic()
+        c.kube.apply(policy)
+        ready = c.kube.wait_ready("restart-one", 1, timeout=180)
+        print(f"  Ready after {time.monotonic() - t0:.1f}s: the proxy pod passed its real probe")
+        print(textwrap.indent(c.cp.kubectl("get", "dsp").stdout, "    "))
+        print(textwrap.indent(c.cp.kubectl("get", "pods", "-A", "-o", "wide").stdout, "    "))
+        c.dockerd.create("mcp-gateway")
+        endpoint = ready["status"]["endpoint"]
+        watchdog = c.clients.start("watchdog", "ops", {"app": "watchdog"}, endpoint)
+        intruder = c.clients.start("intruder", "ops", {}, endpoint)
+        c.clients.wait_running(watchdog, intruder)
+        for pod, args, note in (
+            (watchdog, ("restart", "mcp-gateway"), "labelled pod, allowed call"),
+            (watchdog, ("ps",), "labelled pod, a call the policy does not allow"),
+            (intruder, ("version",), "unlabelled pod: the NetworkPolicy refuses the connection"),
+        ):
+            r = c.clients.docker(pod, endpoint, *args, timeout=10)
+            tag = f"{GREEN}allowed{END}" if r.returncode == 0 else f"{RED}denied {END}"
+            print(f"  [{tag}] {pod[0]}/{pod[1]}$ docker -H {endpoint} {' '.join(args)}   # {note}")
+            text = (r.stdout if r.returncode == 0 else r.stderr or r.stdout).strip()
+            for line in text.splitlines()[:3]:
+                print(f"      {DIM}{line}{END}")
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="dso-demo-"))
     d = start_dockerd()
@@ -203,6 +251,7 @@ def main() -> int:
         operator_part(d, work)
     finally:
         d.stop()
+    node_part(work)
     say("Done. Next: README.md (quick starts), docs/presets.md, examples/policies/.")
     return 0
 
