@@ -65,7 +65,7 @@ def _spec(**extra: Any) -> dict[str, Any]:
 
 # (name, spec, the condition that shows the status is written, kstatus verdict, docs row)
 CASES: list[tuple[str, dict[str, Any], tuple[str, str], str, str]] = [
-    ("ks-ready", _spec(), ("Ready", "True"), "Current", "| otherwise | Current |"),
+    ("ks-ready", _spec(), ("Ready", "True"), "Current", "| `Ready=True` | Current |"),
     (
         "ks-progressing",
         # No node has room for it: the pods stay Pending, the rollout never completes.
@@ -85,8 +85,8 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, str], str, str]] = [
         "ks-degraded",
         _spec(nodeSelector={"no-such": "node"}),
         ("Degraded", "True"),
-        "Current",
-        "| otherwise | Current |",
+        "InProgress",
+        "| `Ready=False` for another reason (no node matches",
     ),
 ]
 

@@ -2,13 +2,15 @@
 
 The statuses come from controller/status.py (the functions the operator uses), so a change
 there that confuses a GitOps tool fails here. Argo CD's verdict: deploy/gitops/argocd/health.lua
-run in a real Lua (lupa). Flux (and `kstatus` users): kstatus' generic rules, restated below.
+run in a real Lua (lupa). Flux (and `kstatus` users): the real kstatus library
+(tools/kstatus-check, built by `make -f mk/kstatus.mk kstatus-check`; skipped without it).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,10 +78,12 @@ def _behind() -> dict[str, Any]:
 
 
 CASES["generation-behind"] = (_behind(), "Progressing", "InProgress")
+# kstatus cannot know a status is coming: before the first write it says Current (the
+# Flux Kustomization's healthCheckExprs, which want Ready=True, are what hold it back).
 CASES["no-status-yet"] = (
     {"metadata": {"name": "p", "generation": 1}, "spec": {}},
     "Progressing",
-    "InProgress",
+    "Current",
 )
 
 
@@ -140,22 +144,16 @@ def test_argocd_cm_snippet_embeds_health_lua_verbatim() -> None:
 
 
 def kstatus(obj: dict[str, Any]) -> str:
-    """kstatus' generic rules for a custom resource (sigs.k8s.io/cli-utils/pkg/kstatus):
-    observedGeneration behind generation -> InProgress; Reconciling=True -> InProgress;
-    Stalled=True -> Failed; otherwise Current. A resource with no status at all is
-    InProgress only when it has observedGeneration semantics; ours is treated as such."""
-    status = obj.get("status")
-    generation = obj.get("metadata", {}).get("generation")
-    if not status:
-        return "InProgress"
-    if generation is not None and status.get("observedGeneration") != generation:
-        return "InProgress"
-    for cond in status.get("conditions", []):
-        if cond["type"] == "Reconciling" and cond["status"] == "True":
-            return "InProgress"
-        if cond["type"] == "Stalled" and cond["status"] == "True":
-            return "Failed"
-    return "Current"
+    """sigs.k8s.io/cli-utils/pkg/kstatus' verdict, from the library itself."""
+    binary = Path(os.environ.get("DSO_CACHE", "/var/cache/docker-socket-operator")) / "bin"
+    checker = binary / "kstatus-check"
+    if not checker.exists():
+        pytest.skip(f"{checker} not built (make -f mk/kstatus.mk kstatus-check)")
+    body = {"apiVersion": "dockersocket.io/v1alpha1", "kind": "DockerSocketPolicy", **obj}
+    out = subprocess.run(
+        [str(checker)], input=json.dumps(body), capture_output=True, text=True, check=True
+    ).stdout
+    return out.split()[1]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -172,7 +170,13 @@ def test_every_condition_carries_the_generation_kstatus_compares() -> None:
 
 
 def test_kstatus_is_not_current_after_a_failed_apply() -> None:
-    assert kstatus(policy_with(Outcome("ApplyFailed", "forbidden"), None)) != "Current"
+    assert kstatus(policy_with(Outcome("ApplyFailed", "forbidden"), None)) == "InProgress"
+
+
+def test_kstatus_is_not_current_without_a_matching_node() -> None:
+    # Ready=False is InProgress for kstatus (its Ready-condition rule), never Current.
+    no_nodes = policy_with(Outcome(endpoint=ENDPOINT, matching_nodes=0), daemonset(0, 0, 0))
+    assert kstatus(no_nodes) == "InProgress"
 
 
 # -- manifests -----------------------------------------------------------------------------------
