@@ -39,9 +39,16 @@ class Clients:
         return ip
 
     def start(
-        self, name: str, namespace: str, labels: dict[str, str], endpoint: str
+        self,
+        name: str,
+        namespace: str,
+        labels: dict[str, str],
+        endpoint: str,
+        *,
+        node: RealNode | None = None,
     ) -> tuple[str, str]:
-        """Create a client pod (no wait); returns (namespace, name)."""
+        """Create a client pod on ``node`` (default: the first) without waiting; returns
+        (namespace, name)."""
         self.namespace(namespace)
         host = urlsplit(endpoint).hostname or ""
         manifest = pod_manifest(
@@ -49,7 +56,7 @@ class Clients:
             namespace,
             CLIENT_IMAGE,
             labels=labels,
-            node=self.node.name,
+            node=(node or self.node).name,
             host_aliases={host: self.service_ip(endpoint)},
         )
         self.cp.kubectl("apply", "-f", "-", input=json.dumps(manifest))
