@@ -245,7 +245,14 @@ def main() -> int:
         for i in range(50):
             d.create(f"bench-{i:02d}", start=False, labels={"bench": "1"})
         policy = policy_document([{"preset": "read-only"}], audit="none")
-        proxy = ProxyProcess(d.socket_path, work / "proxy", policy=policy, audit=False).start()
+        # The idle-connections figure opens 1,000 connections from one address: no per-client cap.
+        proxy = ProxyProcess(
+            d.socket_path,
+            work / "proxy",
+            policy=policy,
+            audit=False,
+            extra_args=["--max-connections-per-client", "0"],
+        ).start()
         hap, hport, why = start_haproxy(d.socket_path, work)
         targets: dict[str, list[str]] = {
             "direct": ["-unix", d.socket_path],
@@ -297,11 +304,12 @@ def main() -> int:
             }
 
         # The scoped call: direct vs the proxy under label visibility, interleaved likewise.
-        sruns: dict[str, list[dict[str, Any]]] = {"direct": [], "proxy": []}
         scoped_args = {
             "direct": targets["direct"],
             "proxy": ["-tcp", f"{scoped.host}:{scoped.port}"],
+            "unscoped": targets["proxy"],
         }
+        sruns: dict[str, list[dict[str, Any]]] = {t: [] for t in scoped_args}
         for _ in range(ROUNDS):
             for t, args in scoped_args.items():
                 sruns[t].append(load(loadgen, args, "/v1.41/containers/bench-07/json", 1))
@@ -322,8 +330,6 @@ def main() -> int:
                     out = ROOT / "bench" / f"profile-ping-{name}.txt"
                     out.write_text(summary + "\n")
                     results[f"profile_{name}"] = str(out.relative_to(ROOT))
-        if before is not None:
-            before.stop()
 
         cid = make_log_container(d)
         logs_path = f"/v1.41/containers/{cid}/logs?stdout=1&stderr=1"
@@ -338,6 +344,8 @@ def main() -> int:
         results["logs"] = {t: {"mb_per_s": statistics.median(v)} for t, v in lruns.items()}
         results["idle"] = idle_connections_rss(proxy, 1000)
         proxy.stop()
+        if before is not None:
+            before.stop()
     finally:
         for peer in (hap, wol):
             if peer is not None:
@@ -346,8 +354,8 @@ def main() -> int:
         d.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    report(results)
     (ROOT / "bench" / "results-proxy.json").write_text(json.dumps(results, indent=2) + "\n")
+    report(results)
     return 0
 
 
