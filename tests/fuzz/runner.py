@@ -5,7 +5,8 @@
 
 Each (engine, policy) pair gets its own fake daemon and proxy; case i of a seed is the same bytes
 on every run, so `--seed S --only-case I` replays one failing case. A failure prints the case's
-raw bytes, shrunk (whole connections, then lines) while the same kind of violation persists.
+raw bytes, shrunk (connections, then requests, lines and JSON members) while the same kind of
+violation persists.
 """
 
 from __future__ import annotations
