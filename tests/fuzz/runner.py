@@ -15,6 +15,7 @@ import argparse
 import json
 import random
 import re
+import shutil
 import socket
 import sys
 import tempfile
@@ -65,6 +66,7 @@ class Report:
     statuses: Counter[str] = field(default_factory=Counter)  # the proxy's answers to clients
     violations: list[tuple[Violation, str]] = field(default_factory=list)  # (violation, reproducer)
 
+    workdir: Path | None = None  # kept when something was found
     repeats: int = 0  # violations like one already reported (not shrunk or listed again)
     _signatures: set[str] = field(default_factory=set)
 
@@ -85,6 +87,8 @@ class Report:
             f"the fake daemons ({self.forwarded} from clients), {len(self.violations)} "
             f"violation(s) ({self.repeats} more like them)\n  proxy answers by status: {answers}"
         )
+        if self.workdir is not None:
+            head += f"\n  proxy logs kept in {self.workdir}"
         return "\n".join([head, *(f"{v}\n{repro}" for v, repro in self.violations)])
 
 
@@ -378,6 +382,10 @@ def run(
             _fuzz_target(t, report, share, deadline, only_case, max_failures, log)
         if len(report.violations) >= max_failures:
             break
+    if report.violations:
+        report.workdir = workroot  # the proxies' stderr and audit logs, kept for a look
+    else:
+        shutil.rmtree(workroot, ignore_errors=True)
     if log:
         print(report.summary(), flush=True)
     return report
