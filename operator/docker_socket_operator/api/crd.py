@@ -144,8 +144,24 @@ def _status_schema() -> dict[str, Any]:
     return status
 
 
+def _drop_defaults_in_list_items(node: Any, in_items: bool = False) -> None:
+    """No `default` inside list items: the lists are atomic for server-side apply, and a
+    defaulted field in an item makes the stored list differ from the one applied, so a
+    second field manager applying the same policy (Argo CD, Flux) would conflict. The
+    models apply those defaults when the operator reads the spec; the meaning is the same."""
+    if isinstance(node, dict):
+        if in_items:
+            node.pop("default", None)
+        for key, value in node.items():
+            _drop_defaults_in_list_items(value, in_items or key == "items")
+    elif isinstance(node, list):
+        for value in node:
+            _drop_defaults_in_list_items(value, in_items)
+
+
 def openapi_schema() -> dict[str, Any]:
     spec = structural_schema(DockerSocketPolicySpec)
+    _drop_defaults_in_list_items(spec)
     _add_rule_validation(spec)
     _add_client_validation(spec)
     spec["default"] = {}
