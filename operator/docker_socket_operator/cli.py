@@ -280,7 +280,7 @@ def run_check(args: argparse.Namespace) -> int:
     from docker_socket_operator.catalogue.operations import link_parent
     from docker_socket_operator.policy.compile import load_policy_file
     from docker_socket_operator.policy.decide import decide
-    from docker_socket_operator.policy.types import ContainerFacts
+    from docker_socket_operator.policy.types import BadBody, ContainerFacts
     from docker_socket_operator.proxy.facts import operation_name, request_facts
     from docker_socket_operator.proxy.http1 import HttpError
 
@@ -308,7 +308,11 @@ def run_check(args: argparse.Namespace) -> int:
             image=args.container_image,
         )
         facts = dataclasses.replace(facts, container=container)
-    decision = decide(policy, facts)
+    try:
+        decision = decide(policy, facts)
+    except BadBody as e:
+        print(f"error: invalid request body: {e}", file=sys.stderr)
+        return 2
     verdict = "would-deny" if decision.would_deny else "allow" if decision.allow else "deny"
     operation = operation_name(facts)
     if args.json:

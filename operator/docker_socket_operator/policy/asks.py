@@ -24,7 +24,8 @@ def _strings(value: Any) -> list[str]:
 
 def _bind_sources(hc: DockerObject) -> list[str]:
     sources = [b.split(":", 1)[0] for b in _strings(hc.get("binds"))]
-    for mount in hc.get("mounts") or []:
+    mounts = hc.get("mounts")
+    for mount in mounts if isinstance(mounts, list) else []:
         if isinstance(mount, DockerObject) and str(mount.get("type", "")).lower() == "bind":
             source = mount.get("source")
             if isinstance(source, str):

@@ -383,6 +383,8 @@ def _log_config_reason(value: Any, prefix: str, dialect: Dialect) -> str | None:
     if not isinstance(value, DockerObject):
         return f"{prefix}LogConfig must be an object"
     driver = value.get("type")
+    if driver is not None and not isinstance(driver, str):
+        return f"{prefix}LogConfig.Type must be a string"
     if driver is not None and driver not in dialect.log_drivers:
         allowed = ", ".join(repr(d) for d in sorted(dialect.log_drivers))
         return f"{prefix}LogConfig.Type {driver!r} is not allowed on {dialect.label} (allowed: {allowed})"

@@ -29,7 +29,7 @@ from docker_socket_operator.policy.ownership import (
 )
 from docker_socket_operator.policy.psargs import top_args_reason
 from docker_socket_operator.policy.selectors import Selector
-from docker_socket_operator.policy.types import ContainerFacts, Decision, RequestFacts
+from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision, RequestFacts
 
 DEFAULT_DENY = "default deny"
 NOT_VISIBLE = "container not visible to this client"
@@ -166,7 +166,17 @@ def _decide_libpod(policy: CompiledPolicy, req: RequestFacts) -> Decision:
 
 def decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
     """Allow or deny one request. Default deny; first matching rule wins. In audit mode a denial
-    above the floor (policy/floor.py) comes back allowed, marked would_deny, rule and reason kept."""
+    above the floor (policy/floor.py) comes back allowed, marked would_deny, rule and reason kept.
+    Raises BadBody (the proxy's 400) for a body field of the wrong JSON type."""
+    try:
+        return _decide_in_mode(policy, req)
+    except (TypeError, AttributeError) as e:
+        # dockerd decodes bodies into typed Go structs: a field of the wrong JSON type is its
+        # 400, so a check that meets one answers the same instead of failing as a proxy bug.
+        raise BadBody(f"a body field has the wrong JSON type ({e})") from None
+
+
+def _decide_in_mode(policy: CompiledPolicy, req: RequestFacts) -> Decision:
     decision = _decide(policy, req)
     if decision.allow or policy.mode != "audit" or decision.rule in FLOOR_RULES:
         return decision

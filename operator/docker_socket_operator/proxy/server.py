@@ -360,7 +360,10 @@ class ProxyServer:
                 facts = replace(facts, engine=engine)
         ex.facts = facts
 
-        decision = decide(policy, facts)
+        try:
+            decision = decide(policy, facts)
+        except BadBody as e:
+            raise HttpError(400, f"invalid request body: {e}") from None
         if missing_hidden and decision.allow:
             decision = Decision(False, "visibility", NOT_VISIBLE)
         if decision.allow and op is not None and policy.visibility is not None:
