@@ -56,6 +56,7 @@ POLICIES_PATH = f"/apis/{GROUP_VERSION}/dockersocketpolicies"
 # (its server-side applies, kopf's annotation patches, aiohttp's "Python" status patches).
 OTHER_MANAGERS = frozenset(
     {"kube-controller-manager", "kube-scheduler", "kwok", "bench", "Python-urllib", "kubectl",
+     "kube-apiserver",  # its identity Leases, beside ours in kube-system
      "kubectl-client-side-apply", "kubectl-create", "kubectl-patch"}
 )  # fmt: skip
 # The operator's default Lease: one per controller name, in kube-system.
@@ -359,6 +360,52 @@ def measure_latency(
     }
 
 
+# Drift a hand edit causes, and how to tell it is still there. Additive cases (fields the
+# operator does not render) and an edit of a rendered field.
+DRIFTS: list[tuple[str, str, dict[str, Any], Callable[[dict[str, Any]], Any]]] = [
+    ("add hostPID", "daemonsets", {"spec": {"template": {"spec": {"hostPID": True}}}},
+     lambda o: o["spec"]["template"]["spec"].get("hostPID")),
+    ("add hostPath volume /", "daemonsets",
+     {"spec": {"template": {"spec": {"volumes": [{"name": "root", "hostPath": {"path": "/"}}]}}}},
+     lambda o: any(v["name"] == "root" for v in o["spec"]["template"]["spec"]["volumes"])),
+    ("add nodeSelector key", "daemonsets",
+     {"spec": {"template": {"spec": {"nodeSelector": {"bench-extra": "x"}}}}},
+     lambda o: "bench-extra" in (o["spec"]["template"]["spec"].get("nodeSelector") or {})),
+    ("add egress [{}]", "networkpolicies", {"spec": {"egress": [{}]}},
+     lambda o: "egress" in o["spec"]),
+    ("edit ConfigMap data", "configmaps", {"data": {"policy.yaml": "spec: {}"}},
+     lambda o: o["data"]["policy.yaml"] == "spec: {}"),
+]  # fmt: skip
+CHILD_PATHS = {
+    "daemonsets": f"/apis/apps/v1/namespaces/{NS}/daemonsets",
+    "networkpolicies": f"/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies",
+    "configmaps": f"/api/v1/namespaces/{NS}/configmaps",
+}
+
+
+def measure_drift(api: Api, child: str) -> dict[str, float]:
+    """A strategic merge patch by another field manager, then GETs every 10 ms until the
+    operator has put the child back: the drift-repair time as a client sees it."""
+    out = {}
+    for case, resource, patch, drifted in DRIFTS:
+        path = f"{CHILD_PATHS[resource]}/{child}?fieldManager=bench-intruder"
+        req = urllib.request.Request(
+            api.server + path, json.dumps(patch).encode(),
+            {**api.headers, "Content-Type": "application/strategic-merge-patch+json"},
+            method="PATCH",
+        )  # fmt: skip
+        t0 = time.monotonic()
+        with urllib.request.urlopen(req, timeout=30, context=api.ssl) as resp:
+            resp.read()
+        deadline = t0 + 60
+        while drifted(api.call("GET", f"{CHILD_PATHS[resource]}/{child}")):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"drift {case!r} not repaired within 60 s")
+            time.sleep(0.01)
+        out[case] = time.monotonic() - t0
+    return out
+
+
 def measure_cold_start(
     cp: ControlPlane, api: Api, tracker: PolicyTracker, specs: list[dict[str, Any]], work: Path
 ) -> tuple[dict[str, Any], OperatorProcess]:
@@ -472,6 +519,7 @@ def main() -> int:
         op.start()
         op.wait_ready(60)
         results["latency"] = measure_latency(api, tracker, specs)
+        results["drift_repair_s"] = measure_drift(api, "dsp-lat-000")
         # Start the bulk phase from an empty namespace: no leftover pods for kwok to churn.
         api.call("DELETE", f"{POLICIES_PATH}?labelSelector=bench%3Dlatency")
         wait_until(lambda: pods_in(api, NS) == 0, 120, "latency policies' pods to go")
@@ -542,6 +590,8 @@ def report(r: dict[str, Any]) -> None:
         f"operator RSS at {cs['policies']} policies: {rss['VmRSS'] / 1024:.1f} MiB "
         f"(peak {rss['VmHWM'] / 1024:.1f}; goal <= 150 MB: {_verdict(rss['VmRSS'] * 1024 <= 150e6)})"
     )
+    for case, secs in (r.get("drift_repair_s") or {}).items():
+        print(f"drift repaired ({case}): {secs * 1000:.0f} ms")
     st = r.get("steady")
     if st is None:
         print("steady state: skipped (not everything became Ready)")
