@@ -11,6 +11,7 @@ export SHARED
 
 include mk/controlplane.mk
 include mk/node.mk
+include mk/kstatus.mk
 include mk/image.mk
 include mk/install.mk
 
@@ -73,6 +74,7 @@ test: deps lint typecheck
 	@# A failed control-plane build does not hide the rest: the kube tests then skip, saying why.
 	@$(MAKE) --no-print-directory controlplane || echo "!! control plane build failed: kube-marked tests will skip"
 	@$(MAKE) --no-print-directory node-deps node-bins || echo "!! node build failed: node-marked tests will skip"
+	@$(MAKE) --no-print-directory kstatus-check || echo "!! kstatus-check build failed: the kstatus checks will skip"
 	$(VENV)/bin/pytest -q -rs tests
 
 demo: deps controlplane
