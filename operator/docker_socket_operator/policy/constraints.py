@@ -12,6 +12,7 @@ from docker_socket_operator.api.models import CreateConstraints, ExecConstraints
 from docker_socket_operator.policy.body import DockerObject
 from docker_socket_operator.policy.engines import Dialect, dialect_for
 from docker_socket_operator.policy.selectors import compile_globs
+from docker_socket_operator.policy.sources import image_reference_reason
 
 DEFAULT_CAPABILITIES = frozenset(
     {
@@ -299,7 +300,14 @@ def _mount_reason(mount: Any, field: str, limits: CreateLimits, dialect: Dialect
         return bad
     if kind == "tmpfs" and source not in (None, ""):
         return f"{field} tmpfs mounts take no source"
-    return None  # image: the source is an image reference
+    if kind == "image":
+        # Podman makes a host directory at any absolute Source before it reads the type.
+        image_opts = mount.get("imageoptions")
+        image_subpath = image_opts.get("subpath") if isinstance(image_opts, DockerObject) else None
+        if image_subpath not in (None, "") and not _clean_relative(image_subpath):
+            return f"{field} image subpath {image_subpath!r} is not a clean relative path"
+        return image_reference_reason(source, f"{field} image source")
+    return None
 
 
 def _namespace_reason(

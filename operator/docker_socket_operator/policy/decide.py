@@ -22,6 +22,7 @@ from docker_socket_operator.policy.constraints import (
     check_volume_create_body,
 )
 from docker_socket_operator.policy.floor import floor_reason
+from docker_socket_operator.policy.networks import check_network_create_body
 from docker_socket_operator.policy.ownership import (
     OWNER_LABEL,
     STAMPED_OPERATIONS,
@@ -29,6 +30,7 @@ from docker_socket_operator.policy.ownership import (
 )
 from docker_socket_operator.policy.psargs import top_args_reason
 from docker_socket_operator.policy.selectors import Selector
+from docker_socket_operator.policy.sources import images_create_reason
 from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision, RequestFacts
 
 DEFAULT_DENY = "default deny"
@@ -105,6 +107,8 @@ def _body_reason(rule: OpRule, req: RequestFacts) -> str | None:
         return check_update_body(req.body, rule.create)
     if name == "volumes.create":
         return check_volume_create_body(req.body, rule.create)
+    if name == "networks.create":
+        return check_network_create_body(req.body)
     return None
 
 
@@ -211,6 +215,7 @@ def _decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
         if claimed is not None:
             return Decision(False, OWNERSHIP, claimed)
     refused: Decision | None = None  # the first allow rule whose body checks failed
+    fetches = images_create_reason(req.query) if op.name == "images.create" else None
     for rule in plan.rules:
         if rule.selector is not None:
             if not rule.allow and plan.scope == "filtered":
@@ -219,7 +224,7 @@ def _decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
                 continue
         if not rule.allow:
             return refused or Decision(False, rule.label, f"{op.name} is denied by policy")
-        reason = _body_reason(rule, req) if op.name in policy.body_ops else None
+        reason = fetches or (_body_reason(rule, req) if op.name in policy.body_ops else None)
         if reason is None:
             return Decision(
                 True, rule.label, "allowed", owned=rule.owned or policy.visibility_owned
