@@ -27,6 +27,7 @@ CLIENT_NS = "apps"
 LABELS = {"app": "docker-client"}
 READ = ["system.ping", "system.version", "system.events", "containers.list"]
 METRICS_PORT = 9102
+PROXY_PYTHON = "/opt/dso/bin/python"  # the image's own interpreter (it has no shell)
 
 
 @dataclass
@@ -60,7 +61,7 @@ def proxy_pod(c: NodeCluster) -> dict[str, Any]:
 def in_proxy(c: NodeCluster, pod: dict[str, Any], code: str) -> subprocess.CompletedProcess[str]:
     """Python inside the running proxy container (the image's own interpreter)."""
     return c.cp.kubectl(
-        "exec", "-n", OPERATOR_NS, pod["metadata"]["name"], "--", "python3", "-c", code,
+        "exec", "-n", OPERATOR_NS, pod["metadata"]["name"], "--", PROXY_PYTHON, "-c", code,
         check=False,
     )  # fmt: skip
 

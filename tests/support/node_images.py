@@ -25,11 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support import image
 from tests.support.daemons import Daemon, DaemonUnavailable, find_busybox, start_dockerd
+from tests.support.image import build_image
 
 REPO = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO / "hack" / "image" / "build.sh"
-EX_UNAVAILABLE = 77
 
 PROXY_IMAGE = "dso.local/docker-socket-operator:test"
 CLIENT_IMAGE = "dso.local/client:1"
@@ -131,20 +131,10 @@ def _busybox_image(d: Daemon, tag: str, cmd: str, with_docker_cli: bool, out: Pa
 
 
 def _proxy_image(d: Daemon, out: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    env.update(DOCKER_HOST=d.host, DOCKER_CONFIG="/tmp/dso-test-docker-config")
-    proc = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), PROXY_IMAGE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1100,
-        check=False,
-    )
-    if proc.returncode == EX_UNAVAILABLE:
-        raise ImageUnavailable(f"the proxy image cannot be built here: {proc.stderr[-800:]}")
-    if proc.returncode != 0:
-        raise ImageUnavailable(f"hack/image/build.sh failed: {proc.stderr[-2000:]}")
+    try:
+        build_image(d, PROXY_IMAGE)
+    except image.ImageUnavailable as exc:
+        raise ImageUnavailable(f"the proxy image cannot be built here: {exc}") from exc
     _docker(d, "save", "-o", str(out), PROXY_IMAGE)
 
 
