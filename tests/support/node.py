@@ -46,6 +46,7 @@ NODE_BINARIES = ("kubelet", "kube-proxy", "kube-router")
 HOST_TOOLS = ("containerd", "ctr", "runc", "nsenter", "ip", "iptables", "ipset", "mount")
 CNI_DIR = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback")
+CNI_RESULTS = Path("/var/lib/cni/results")
 CLUSTER_CIDR = "10.244.0.0/16"
 # Seconds between the kubelet's pod syncs; a ConfigMap change reaches a pod's volume on the
 # next one (upstream default 1m; shorter keeps the suite quick, the mechanism is the same).
@@ -461,6 +462,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             self.ctr("tasks", "kill", "-a", "-s", "SIGKILL", task, timeout=20)
         for task in tasks:
             self.ctr("tasks", "rm", "-f", task, timeout=20)
+        # libcni caches each sandbox's result machine-wide (containerd 1.6 has no setting for
+        # it); the sandboxes die with the namespace, so their entries go too.
+        for task in tasks:
+            for cached in CNI_RESULTS.glob(f"*-{task}-*"):
+                cached.unlink(missing_ok=True)
 
     def _kill_leftovers(self) -> None:
         """Shims (and anything else) whose command line names this node's work directory."""
