@@ -9,6 +9,7 @@ the host; the ordinary forms still work."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import socket
@@ -21,7 +22,7 @@ import pytest
 
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyPool, ProxyProcess
-from tests.support.rawhttp import assert_blocked, call
+from tests.support.rawhttp import RawResponse, assert_blocked, call
 
 pytestmark = [pytest.mark.docker, pytest.mark.podman]
 
@@ -164,3 +165,60 @@ def test_compose_and_cli_network_bodies_still_work(daemon: Daemon, proxy: ProxyP
     r = call(proxy.addr, "POST", "/networks/create", body)
     assert r.status == 201, r.body[:300]
     assert daemon.api("DELETE", f"/networks/{name}").status in (200, 204)
+
+
+def build_context(dockerfile: str) -> bytes:
+    data = dockerfile.encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def build(proxy: ProxyProcess, daemon: Daemon, query: str, marker: str) -> RawResponse:
+    # A fresh RUN line each time (no cache), printing the network devices it sees.
+    dockerfile = f"FROM {daemon.image}\nRUN echo {marker} && cat /proc/net/dev\n"
+    return call(
+        proxy.addr,
+        "POST",
+        f"/build?t=dso-host-reach-build&nocache=1&{query}",
+        raw=build_context(dockerfile),
+        headers={"Content-Type": "application/x-tar"},
+        timeout=120,
+    )
+
+
+BUILD_ATTACKS = {
+    "host-network": "networkmode=host",
+    "host-network-upper": "networkmode=HOST",
+    "network-of-a-container": "networkmode=container:x",
+    "podman-add-all-capabilities": "addcaps=%5B%22ALL%22%5D",
+    "podman-host-namespaces": "nsoptions=%5B%7B%22Name%22%3A%22network%22%2C%22Host%22%3Atrue%7D%5D",
+    "podman-host-device": "devices=%5B%22%2Fdev%2Fnull%22%5D",
+    "podman-host-file-secret": "secrets=%5B%22id%3Dx%2Csrc%3D%2Fetc%2Fhostname%22%5D",
+    "podman-host-volume": "volume=%5B%22%2F%3A%2Fhost%22%5D",
+    "podman-writes-host-file": "rusagelogfile=%2Ftmp%2Fdso-host-reach-made",
+    "cgroup-parent": "cgroupparent=%2Fdso",
+    "remote-context": "remote=http%3A%2F%2F127.0.0.1%3A1%2Fctx.tar",
+    "dockerfile-outside-the-context": "dockerfile=..%2F..%2F..%2Fetc%2Fhostname",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(BUILD_ATTACKS))
+def test_a_build_runs_in_a_private_build_container(
+    daemon: Daemon, proxy: ProxyProcess, attack: str
+) -> None:
+    marker = f"dso-reach-{attack}"
+    r = build(proxy, daemon, BUILD_ATTACKS[attack], marker)
+    assert_blocked(r)
+    assert marker.encode() not in r.body
+    assert not MADE.exists()
+
+
+def test_a_plain_build_still_works(daemon: Daemon, proxy: ProxyProcess) -> None:
+    r = build(proxy, daemon, "networkmode=default&q=0&rm=1&dockerfile=Dockerfile", "dso-plain")
+    assert r.status == 200, r.body[:300]
+    assert b"dso-plain" in r.body
+    assert b"rror" not in r.body, r.body[-300:]

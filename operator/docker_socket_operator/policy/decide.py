@@ -29,8 +29,8 @@ from docker_socket_operator.policy.ownership import (
     reserved_label_reason,
 )
 from docker_socket_operator.policy.psargs import top_args_reason
+from docker_socket_operator.policy.queries import query_reason
 from docker_socket_operator.policy.selectors import Selector
-from docker_socket_operator.policy.sources import images_create_reason
 from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision, RequestFacts
 
 DEFAULT_DENY = "default deny"
@@ -215,7 +215,7 @@ def _decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
         if claimed is not None:
             return Decision(False, OWNERSHIP, claimed)
     refused: Decision | None = None  # the first allow rule whose body checks failed
-    fetches = images_create_reason(req.query) if op.name == "images.create" else None
+    reaches = query_reason(op.name, req.query)
     for rule in plan.rules:
         if rule.selector is not None:
             if not rule.allow and plan.scope == "filtered":
@@ -224,7 +224,7 @@ def _decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
                 continue
         if not rule.allow:
             return refused or Decision(False, rule.label, f"{op.name} is denied by policy")
-        reason = fetches or (_body_reason(rule, req) if op.name in policy.body_ops else None)
+        reason = reaches or (_body_reason(rule, req) if op.name in policy.body_ops else None)
         if reason is None:
             return Decision(
                 True, rule.label, "allowed", owned=rule.owned or policy.visibility_owned

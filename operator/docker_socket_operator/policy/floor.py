@@ -23,7 +23,7 @@ from docker_socket_operator.policy.constraints import (
     check_volume_create_body,
     normalise_capability,
 )
-from docker_socket_operator.policy.sources import images_create_reason
+from docker_socket_operator.policy.queries import query_reason
 from docker_socket_operator.policy.types import RequestFacts
 
 # Operations that run code in, talk to, or copy files into or out of a container: through a
@@ -118,9 +118,7 @@ def _body_reason(req: RequestFacts) -> str | None:
         return check_exec_body(req.body, _FLOOR_EXEC)
     if name == "volumes.create":
         return check_volume_create_body(req.body, _FLOOR_CREATE)
-    if name == "images.create":
-        return images_create_reason(req.query)
-    return None
+    return query_reason(name, req.query)
 
 
 def floor_reason(req: RequestFacts) -> str | None:
