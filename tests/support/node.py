@@ -154,6 +154,11 @@ class RealNode:
             self._kube_proxy()
             self._kube_router()
             self.timings["node up"] = time.monotonic() - t0
+        except TimeoutError as exc:
+            # A component that never came up: the node cannot run here; say which and why.
+            tails = "\n".join(f"--- {name}:\n{self.log(name, 15)}" for name in list(self._procs))
+            self.stop()
+            raise NodeUnavailable(f"{exc}\n{tails}") from exc
         except BaseException:
             self.stop()
             raise
