@@ -222,3 +222,28 @@ def test_a_plain_build_still_works(daemon: Daemon, proxy: ProxyProcess) -> None:
     assert r.status == 200, r.body[:300]
     assert b"dso-plain" in r.body
     assert b"rror" not in r.body, r.body[-300:]
+
+
+@pytest.mark.parametrize(
+    "o", ["move", "rmove", "X-mount.subdir=x", "nodev,move", "X-mount.idmap=0:0:1"]
+)
+def test_a_tmpfs_volume_takes_tmpfs_options_only(
+    daemon: Daemon, proxies: ProxyPool, o: str
+) -> None:
+    """Podman hands a local volume's `o` to mount(8), which also reads operations (`move` a
+    host mount into the volume) and X-mount.* actions."""
+    proxy = proxies.get(daemon.socket_path, [{"allow": ["volumes.*", "system.ping"]}])
+    name = "dso-host-reach-tmpfs"
+    daemon.api("DELETE", f"/volumes/{name}")
+    opts = {"type": "tmpfs", "device": "/tmp", "o": o}
+    r = call(proxy.addr, "POST", "/volumes/create", {"Name": name, "DriverOpts": opts})
+    assert_blocked(r)
+    assert daemon.api("GET", f"/volumes/{name}").status == 404
+    r = call(
+        proxy.addr,
+        "POST",
+        "/volumes/create",
+        {"Name": name, "DriverOpts": {"type": "tmpfs", "device": "tmpfs", "o": "nodev,nosuid"}},
+    )
+    assert r.status == 201, r.body[:300]
+    daemon.api("DELETE", f"/volumes/{name}")

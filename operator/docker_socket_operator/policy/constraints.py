@@ -64,6 +64,11 @@ _RESERVED_NETWORKS = frozenset(
     {"host", "none", "bridge", "default", "private", "container", "ns", "pod", "pasta",
      "slirp4netns", "null", "nat"}
 )  # fmt: skip
+_TMPFS_OPTIONS = frozenset(
+    {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "huge", "ro", "rw", "exec",
+     "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime", "relatime", "norelatime",
+     "strictatime", "nostrictatime", "diratime", "nodiratime", "sync", "async", "defaults"}
+)  # fmt: skip
 _LOG_OPTIONS = frozenset(
     {"max-size", "max-file", "compress", "mode", "max-buffer-size", "tag", "labels",
      "labels-regex", "env", "env-regex"}
@@ -259,6 +264,10 @@ def _volume_options_reason(
             )
         return None
     if kind == "tmpfs":
+        # Podman hands `o` to mount(8), whose libmount reads operations too (move, X-mount.*).
+        for opt in mount_opts - {""}:
+            if opt.split("=", 1)[0] not in _TMPFS_OPTIONS:
+                return f"{field}: tmpfs volume option {opt!r} is not allowed"
         return None
     return f"{field}: local volume options {sorted(options.as_map())} mount a host device or share"
 
