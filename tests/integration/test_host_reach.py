@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.daemons import Daemon
+from tests.support.daemons import Daemon, docker_cli, have_docker_cli
 from tests.support.proxyproc import ProxyPool, ProxyProcess
 from tests.support.rawhttp import RawResponse, assert_blocked, call
 
@@ -247,3 +247,21 @@ def test_a_tmpfs_volume_takes_tmpfs_options_only(
     )
     assert r.status == 201, r.body[:300]
     daemon.api("DELETE", f"/volumes/{name}")
+
+
+def test_the_docker_cli_builds_through_the_proxy(
+    daemon: Daemon, proxy: ProxyProcess, tmp_path: Path
+) -> None:
+    """`docker build` sends every option it has (cgroupparent, cpusetmems, ulimits...), empty."""
+    if not have_docker_cli():
+        pytest.skip("docker CLI not installed")
+    (tmp_path / "Dockerfile").write_text(f"FROM {daemon.image}\nRUN echo dso-cli-build\n")
+    proc = docker_cli(
+        proxy.docker_host, "build", "-t", "dso-host-reach-cli", str(tmp_path), timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-500:]
+    proc = docker_cli(
+        proxy.docker_host, "build", "--network", "host", "-t", "dso-host-reach-cli", str(tmp_path)
+    )
+    assert proc.returncode != 0
+    assert "networkmode" in proc.stderr.decode(errors="replace")

@@ -21,9 +21,11 @@ _BUILD_PARAMS = frozenset(
     {"dockerfile", "t", "extrahosts", "q", "nocache", "cachefrom", "pull", "rm", "forcerm",
      "memory", "memswap", "cpushares", "cpusetcpus", "cpuperiod", "cpuquota", "buildargs",
      "shmsize", "squash", "labels", "networkmode", "platform", "target", "version", "session",
-     "buildid"}
+     "buildid", "cpusetmems", "ulimits", "outputs", "cgroupparent", "isolation"}
 )  # fmt: skip
 _BUILD_NETWORKS = frozenset({"", "default", "bridge", "none"})
+# The docker CLI always sends these, empty unless the user set them.
+_BUILD_EMPTY_ONLY = {"cgroupparent": frozenset({""}), "isolation": frozenset({"", "default"})}
 
 
 def build_query_reason(query: Mapping[str, str]) -> str | None:
@@ -31,6 +33,9 @@ def build_query_reason(query: Mapping[str, str]) -> str | None:
     for name in query:
         if name not in _BUILD_PARAMS:
             return f"build parameter {name!r} is not allowed (it reaches outside the build)"
+    for name, allowed in _BUILD_EMPTY_ONLY.items():
+        if query.get(name, "") not in allowed:
+            return f"build {name} {query[name]!r} is not allowed"
     mode = query.get("networkmode", "")
     if mode not in _BUILD_NETWORKS:
         return f"build networkmode {mode!r} is not allowed (allowed: bridge, default, none)"
