@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from docker_socket_operator.proxy.chunked import (
@@ -393,6 +395,38 @@ def test_scanner_gives_the_same_answer_however_the_bytes_arrive(step: int) -> No
             break
     assert s.done and used == len(raw)
     assert s.take() == b"".join(payloads)
+
+
+LINE = b"%x\r\n%s\r\n" % (117, b"x" * 117)  # one log line per chunk, all of one length
+
+
+@pytest.mark.parametrize("step", [1, 5, 124, 1000, 1 << 20])
+def test_scanner_walks_runs_of_equal_chunks_however_they_arrive(step: int) -> None:
+    raw = LINE * 500 + b"3\r\nend\r\n" + LINE * 3 + b"0\r\n\r\n"
+    s = ChunkScanner()
+    used = 0
+    for i in range(0, len(raw) + 5, step):
+        used += s.feed((raw + b"HTTP/1.1 200 OK\r\n")[i : i + step])
+        if s.done:
+            break
+    assert s.done and used == len(raw)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda c: c[:-2] + b"X\n",  # data not followed by CRLF
+        lambda c: c[:-1],  # one byte short: the next size line is then wrong
+        lambda c: c.replace(b"75", b"75 ", 1),
+        lambda c: c.replace(b"75", b"76", 1),
+    ],
+)
+def test_scanner_refuses_a_bad_chunk_inside_a_run_of_equal_ones(
+    damage: Callable[[bytes], bytes],
+) -> None:
+    raw = LINE * 300 + damage(LINE) + LINE * 300 + b"0\r\n\r\n"
+    with pytest.raises(ChunkError):
+        ChunkScanner().feed(raw)
 
 
 def test_websocket_upgrade_is_parsed_for_the_server_to_place() -> None:

@@ -14,6 +14,21 @@ TRAILER_LIMIT = 16 * 1024
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(;[^\x00-\x08\x0a-\x1f\x7f]*)?\r\n")
 
 
+_RUNS: dict[bytes, re.Pattern[bytes]] = {}
+_RUNS_KEPT = 256
+
+
+def _same_size_run(size_line: bytes, size: int) -> re.Pattern[bytes]:
+    """Zero or more complete chunks whose size line is exactly `size_line` (no extension)."""
+    run = _RUNS.get(size_line)
+    if run is None:
+        if len(_RUNS) >= _RUNS_KEPT:
+            _RUNS.clear()
+        run = re.compile(rb"(?:%s\r\n.{%d}\r\n)*" % (re.escape(size_line), size), re.DOTALL)
+        _RUNS[size_line] = run
+    return run
+
+
 class ChunkError(Exception):
     """Malformed chunked framing (400 from a client, 502 from the daemon)."""
 
@@ -86,30 +101,8 @@ class ChunkScanner:
         while pos < end:
             state = self._state
             if state == _SIZE and not self._line:
-                # Fast path (a daemon flushing one small chunk per log line sends millions):
-                # size line, data and CRLF all in this block, without slicing the data.
-                nl = data.find(b"\n", pos)
-                if nl >= 0 and nl - pos < CHUNK_LINE_LIMIT:
-                    m = _CHUNK_SIZE.fullmatch(data, pos, nl + 1)
-                    if m is None:
-                        raise ChunkError("malformed chunk size line")
-                    size = int(m.group(1), 16)
-                    pos = nl + 1
-                    if size == 0:
-                        self._state = _TRAILER
-                        continue
-                    stop = pos + size
-                    if stop + 2 > end:
-                        self._remaining = size
-                        self._state = _DATA
-                        continue
-                    if data[stop] != 13 or data[stop + 1] != 10:
-                        raise ChunkError("chunk data not followed by CRLF")
-                    if collect:
-                        if len(self.body) + size > self.limit:
-                            raise BodyTooLarge()
-                        self.body += data[pos:stop]
-                    pos = stop + 2
+                pos = self._whole_chunks(data, pos)
+                if pos >= end or self._state != _SIZE:
                     continue
             if state == _DATA:
                 take = min(self._remaining, end - pos)
@@ -153,6 +146,47 @@ class ChunkScanner:
                 else:
                     self._trailer_line(line)
         return pos
+
+    def _whole_chunks(self, data: bytes, pos: int) -> int:
+        """Fast path (a daemon flushing one small chunk per log line sends millions): the
+        chunks whose size line, data and CRLF are all in `data`, without slicing the data;
+        returns where the next one starts. The anchored match ends at the line's first LF, as
+        the line-by-line reading does (neither size nor extension may hold CR or LF); no match
+        is a malformed or an incomplete line, left to that reading."""
+        match = _CHUNK_SIZE.match
+        crlf_at = data.startswith
+        end = len(data)
+        collect = self.collect
+        last = -1  # the size of the chunk before
+        while True:
+            m = match(data, pos)
+            if m is None:
+                return pos
+            start = m.end()
+            if start - pos > CHUNK_LINE_LIMIT:
+                return pos
+            size = int(m.group(1), 16)
+            if size == 0:
+                self._state = _TRAILER
+                return start
+            stop = start + size
+            if stop + 2 > end:
+                self._remaining = size
+                self._state = _DATA
+                return start
+            if not crlf_at(b"\r\n", stop):
+                raise ChunkError("chunk data not followed by CRLF")
+            pos = stop + 2
+            if collect:
+                if len(self.body) + size > self.limit:
+                    raise BodyTooLarge()
+                self.body += data[start:stop]
+            elif size == last and m.lastindex == 1:
+                # A run of chunks of one size (log lines of one length): one regex call
+                # walks it, with the same checks, in C.
+                run = _same_size_run(m.group(1), size).match(data, pos)
+                pos = run.end() if run is not None else pos  # it matches even zero chunks
+            last = size
 
     def _size_line(self, line: bytes) -> None:
         m = _CHUNK_SIZE.fullmatch(line)
