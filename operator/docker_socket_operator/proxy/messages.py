@@ -4,10 +4,11 @@ daemon from parsed fields only, JSON bodies the proxy rewrites."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from docker_socket_operator.catalogue.paths import forward_target
 from docker_socket_operator.catalogue.types import RequestTarget
@@ -113,11 +114,17 @@ def upstream_request_head(
 
 
 def decode_json(raw: bytes) -> Any:
+    """A daemon's JSON answer (a list or inspect the proxy rewrites or decides on). orjson: a
+    few times faster than json on every scoped or redacted call. It reads the JSON a Go
+    daemon writes exactly as json does; it refuses lone surrogate escapes (which Go never
+    writes) and reads integers beyond 64 bits (which no daemon field holds) as floats. Request
+    bodies are read by policy/body.py, as dockerd reads them."""
     try:
-        return json.loads(raw)
+        return orjson.loads(raw)
     except ValueError:
         raise UpstreamProtocolError("daemon answered with invalid JSON") from None
 
 
 def json_bytes(doc: Any) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    """A rewritten answer: compact UTF-8 JSON and a newline, as dockerd writes its own."""
+    return orjson.dumps(doc) + b"\n"

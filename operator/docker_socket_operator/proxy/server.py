@@ -16,7 +16,6 @@ connection whose next bytes cannot be located (an unread body after a deny) is c
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -443,10 +442,7 @@ class ProxyServer:
 
     @staticmethod
     def _json(raw: bytes) -> dict[str, Any]:
-        try:
-            doc = json.loads(raw)
-        except ValueError:
-            raise UpstreamProtocolError("daemon answered an inspect with invalid JSON") from None
+        doc = decode_json(raw)
         if not isinstance(doc, dict):
             raise UpstreamProtocolError("daemon answered an inspect with a non-object")
         return doc
