@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.support.controlplane import ControlPlane
-from tests.support.operatorproc import REPO, Kube, OperatorProcess, policy, wait_for
+from tests.support.operatorproc import REPO, Kube, OperatorProcess, condition, policy, wait_for
 
 pytestmark = pytest.mark.kube
 
@@ -85,6 +85,15 @@ def test_install_grants_exactly_what_a_full_run_uses(cluster: ControlPlane, tmp_
         )  # fmt: skip
         cluster.kubectl("delete", "service", "dsp-audited", "-n", NS)
         wait_for(lambda: kube.get("service", "dsp-audited"), 30, "service recreated")
+        # Proxies that cannot run: the status says why from the pods and their Events.
+        kube.apply(policy("stuck", {"rules": [{"preset": "logs"}],
+                                    "resources": {"requests": {"cpu": "64"}}}))  # fmt: skip
+        wait_for(
+            lambda: (condition(kube.policy("stuck") or {}, "Degraded") or {}).get("reason")
+            == "Unschedulable",
+            60, "stuck explained",
+        )  # fmt: skip
+        cluster.kubectl("delete", "dsp", "stuck")
         cluster.kubectl("delete", "dsp", "audited")
         wait_for(lambda: kube.children("audited").keys() <= {"Pods"}, 30, "children deleted")
         wait_for(

@@ -185,6 +185,76 @@ def test_node_selector_change_moves_the_proxies(
     assert pods[0]["spec"]["nodeName"] == "kwok-node-0"
 
 
+def test_resources_change_rolls_the_daemonset(
+    kube: Kube, seeded: dict[str, dict[str, Any]]
+) -> None:
+    name = "resized"
+    spec: dict[str, Any] = {"rules": [{"preset": "logs"}]}
+    kube.apply(policy(name, spec))
+    kube.wait_ready(name, 3)
+    before = {p["metadata"]["uid"] for p in kube.children(name)["Pods"]["items"]}
+    spec["resources"] = {"requests": {"cpu": "20m", "memory": "48Mi"}}
+    kube.apply(policy(name, spec))
+
+    def rolled() -> list[dict[str, Any]] | None:
+        pods = kube.children(name).get("Pods", {"items": []})["items"]
+        fresh = [
+            p for p in pods
+            if p["metadata"]["uid"] not in before and not p["metadata"].get("deletionTimestamp")
+            and p["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "20m", "memory": "48Mi"}
+        ]  # fmt: skip
+        return fresh if len(fresh) == len(pods) == 3 else None
+
+    try:
+        pods = wait_for(rolled, 120, "every proxy pod replaced with the new resources")
+        assert {p["spec"]["nodeName"] for p in pods} == {
+            "kwok-node-0",
+            "kwok-node-1",
+            "kwok-node-2",
+        }
+        kube.wait_ready(name, 3, timeout=60)
+    finally:
+        kube.cp.kubectl("delete", "dsp", name, "--wait=false", check=False)
+        wait_for(lambda: kube.children(name) == {}, 60, f"the children of {name} gone")
+
+
+def test_a_proxy_no_node_can_take_is_named_in_the_status_until_fixed(
+    kube: Kube, seeded: dict[str, dict[str, Any]]
+) -> None:
+    name = "oversized"
+    spec: dict[str, Any] = {
+        "rules": [{"preset": "logs"}],
+        "nodeSelector": {"dockersocket.io/role": "edge"},  # kwok-node-0 (32 CPUs)
+        "resources": {"requests": {"cpu": "64"}},
+    }
+    kube.apply(policy(name, spec))
+
+    def degraded() -> dict[str, Any] | None:
+        obj = kube.policy(name) or {}
+        cond = condition(obj, "Degraded") or {}
+        return obj if cond.get("reason") == "Unschedulable" else None
+
+    try:
+        obj = wait_for(degraded, 60, "the status to say why the proxy cannot run")
+        ready = condition(obj, "Ready") or {}
+        assert ready["status"] == "False" and ready["reason"] == "Unschedulable", ready
+        assert ready["message"].startswith("0/1 nodes ready; Unschedulable on kwok-node-0: ")
+        assert "Insufficient cpu" in ready["message"], ready
+        assert (condition(obj, "Degraded") or {})["status"] == "True"
+        # The scheduler keeps trying: in progress for kstatus, not Failed.
+        assert (condition(obj, "Stalled") or {})["status"] == "False"
+        assert (condition(obj, "Reconciling") or {})["status"] == "True"
+
+        spec["resources"] = {"requests": {"cpu": "10m"}}
+        kube.apply(policy(name, spec))
+        fixed = kube.wait_ready(name, 1, timeout=90)
+        assert (condition(fixed, "Degraded") or {})["status"] == "False"
+        assert (condition(fixed, "Ready") or {})["message"] == "1/1 nodes ready"
+    finally:
+        kube.cp.kubectl("delete", "dsp", name, "--wait=false", check=False)
+        wait_for(lambda: kube.children(name) == {}, 60, f"the children of {name} gone")
+
+
 def test_steady_state_and_operator_restart_write_nothing(
     kube: Kube, operator: OperatorProcess, seeded: dict[str, dict[str, Any]]
 ) -> None:

@@ -259,12 +259,6 @@ def test_socket_path_change_rolls_the_daemonset(node_cluster: NodeCluster, live:
     assert ok.returncode == 0, output(ok)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 8, operator side (controller/): the status says only '0/1 nodes ready'; the "
-    "pod's FailedMount event ('hostPath type check failed: ... is not a socket file') is not "
-    "carried into it yet. Strict: remove this marker when the operator reports it.",
-)
 def test_node_without_the_socket_is_named_in_the_status(node_cluster: NodeCluster) -> None:
     c = node_cluster
     name = "node-nosocket"
@@ -285,6 +279,12 @@ def test_node_without_the_socket_is_named_in_the_status(node_cluster: NodeCluste
         assert ready is not None and ready["status"] == "False"
         assert c.node.name in ready["message"], ready
         assert "socket" in ready["message"].lower() or missing in ready["message"], ready
+        # Degraded says what needs a person; Stalled (kstatus: Failed) stays False, since
+        # the kubelet keeps retrying and the pod starts once the socket is there.
+        degraded = condition(policy, "Degraded")
+        assert degraded is not None and degraded["status"] == "True", degraded
+        assert degraded["reason"] == "SocketMissing" and c.node.name in degraded["message"]
+        assert (condition(policy, "Stalled") or {}).get("status") == "False"
         # And the pod really did not start.
         for pod in proxy_pods(c, name):
             statuses = pod["status"].get("containerStatuses") or []

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from docker_socket_operator.controller.nodeproblems import NodeProblem
 from docker_socket_operator.controller.status import Outcome, compute_status
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,6 +79,20 @@ def _behind() -> dict[str, Any]:
 
 
 CASES["generation-behind"] = (_behind(), "Progressing", "InProgress")
+
+
+def _socket_missing() -> dict[str, Any]:
+    """A node without the socket: Degraded for people, but the kubelet keeps retrying, so
+    kstatus waits (InProgress) instead of failing for good."""
+    problem = NodeProblem(
+        "node-a", "SocketMissing", "hostPath type check failed: /x is not a socket file"
+    )
+    p = policy_with(OK, daemonset(2, 1, 2))
+    p["status"] = compute_status(p, OK, daemonset(2, 1, 2), now=NOW, problems=[problem])
+    return p
+
+
+CASES["socket-missing"] = (_socket_missing(), "Degraded", "InProgress")
 # kstatus cannot know a status is coming: before the first write it says Current (the
 # Flux Kustomization's healthCheckExprs, which want Ready=True, are what hold it back).
 CASES["no-status-yet"] = (

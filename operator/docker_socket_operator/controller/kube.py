@@ -43,6 +43,7 @@ NETWORKPOLICY = Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
 NODE = Kind("v1", "Node", "nodes", namespaced=False)
 EVENT = Kind("v1", "Event", "events")
+POD = Kind("v1", "Pod", "pods")
 POLICY = Kind(f"{GROUP}/{VERSION}", "DockerSocketPolicy", PLURAL, namespaced=False)
 
 CHILD_KINDS = (CONFIGMAP, DAEMONSET, SERVICE, NETWORKPOLICY)
@@ -155,9 +156,15 @@ class KubeClient:
             raise
         return obj
 
-    async def list(self, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
-        params = {"labelSelector": label_selector} if label_selector else None
-        result = await self.request("GET", path, params=params)
+    async def list(
+        self, path: str, label_selector: str | None = None, *, field_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        result = await self.request("GET", path, params=params or None)
         items: list[dict[str, Any]] = result.get("items") or []
         return items
 

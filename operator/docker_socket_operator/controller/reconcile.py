@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +21,12 @@ from docker_socket_operator.controller.kube import (
     DAEMONSET,
     EVENT,
     NODE,
+    POD,
     POLICY,
     ApiError,
     KubeClient,
 )
+from docker_socket_operator.controller.nodeproblems import NodeProblem, node_problems
 from docker_socket_operator.controller.nodes import matching_nodes
 from docker_socket_operator.controller.render import RenderOptions, child_name, render
 from docker_socket_operator.controller.render.common import (
@@ -31,10 +34,16 @@ from docker_socket_operator.controller.render.common import (
     MANAGER,
     POLICY_LABEL,
     policy_label_value,
+    selector_labels,
 )
 from docker_socket_operator.controller.render.daemonset import PROXY_UID
 from docker_socket_operator.controller.render.service import endpoint
-from docker_socket_operator.controller.status import Outcome, compute_status, status_patch
+from docker_socket_operator.controller.status import (
+    Outcome,
+    Rollout,
+    compute_status,
+    status_patch,
+)
 from docker_socket_operator.controller.term import Term
 from docker_socket_operator.controller.validate import validate_policy
 from docker_socket_operator.policy.types import PolicyError
@@ -54,6 +63,9 @@ class OperatorConfig:
     controller_name: str = DEFAULT_CONTROLLER_NAME
     default_controller: bool = True
     retry_delay: float = 10.0
+    # How long a rollout may stay short of ready nodes before the operator reads the pods and
+    # their Events to say why in the status (a healthy rollout never pays for the reads).
+    stuck_after: float = 10.0
 
     def serves(self, policy: dict[str, Any]) -> bool:
         wanted = (policy.get("spec") or {}).get("controllerName")
@@ -96,6 +108,9 @@ class Reconciler:
         self.term = term or Term()
         self._locks: dict[str, asyncio.Lock] = {}
         self._retries: set[str] = set()
+        self._rechecks: set[str] = set()
+        # Since when (monotonic) each policy's rollout has been short of ready nodes.
+        self._short_since: dict[str, float] = {}
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -103,20 +118,27 @@ class Reconciler:
     def retry_later(self, name: str) -> None:
         """One delayed reconcile per policy at a time, retrying until it succeeds; it belongs
         to the term and is cancelled with it."""
-        if name in self._retries or not self.term.active:
-            return
-        self._retries.add(name)
+        self._later(name, self.config.retry_delay, self._retries)
 
-        async def retry() -> None:
-            await asyncio.sleep(self.config.retry_delay)
-            self._retries.discard(name)
+    def recheck_later(self, name: str, delay: float) -> None:
+        """Look again while proxies are missing: their pods' trouble moves no child of ours."""
+        self._later(name, delay, self._rechecks)
+
+    def _later(self, name: str, delay: float, pending: set[str]) -> None:
+        if name in pending or not self.term.active:
+            return
+        pending.add(name)
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            pending.discard(name)
             try:
                 await self.reconcile_named(name)
             except Exception as exc:
                 log.warning("retry for %s failed (%s)", name, exc)
                 self.retry_later(name)
 
-        self.term.spawn(retry())
+        self.term.spawn(later())
 
     async def reconcile_named(self, name: str, *, prune: bool = False) -> None:
         """Reconcile the policy called `name` as it is now (gone: nothing)."""
@@ -124,6 +146,7 @@ class Reconciler:
             policy = await self.client.get(POLICY.path(name=name))
             if policy is None:
                 self._locks.pop(name, None)
+                self._short_since.pop(name, None)
                 return
             await self._reconcile(policy, prune=prune)
 
@@ -216,6 +239,9 @@ class Reconciler:
             if prune:
                 await prune_children(self.client, ns, name, children)
             nodes = matching_nodes(await self.client.list(NODE.path()), spec)
+            problems = await self._node_problems(
+                name, Rollout.from_daemonset(ds, len(nodes)), nodes
+            )
         except ApiError as exc:
             log.error("applying the children of %s failed: %s", name, exc)
             await self._write_status(
@@ -230,7 +256,33 @@ class Reconciler:
             warnings=warnings_for(spec),
             controller_name=self.config.controller_name,
         )
-        await self._write_status(policy, outcome, ds)
+        await self._write_status(policy, outcome, ds, problems)
+
+    async def _node_problems(
+        self, name: str, rollout: Rollout | None, nodes: list[str]
+    ) -> list[NodeProblem]:
+        """Why nodes lack a ready proxy: read only once a rollout has been short of ready
+        nodes for `stuck_after`, then again every `retry_delay` until it is not."""
+        if rollout is None or not rollout.current or rollout.ready >= rollout.desired:
+            self._short_since.pop(name, None)
+            return []
+        now = time.monotonic()
+        waited = now - self._short_since.setdefault(name, now)
+        if waited < self.config.stuck_after:
+            self.recheck_later(name, self.config.stuck_after - waited)
+            return []
+        self.recheck_later(name, self.config.retry_delay)
+        ns = self.config.namespace
+        selector = ",".join(f"{k}={v}" for k, v in selector_labels(name).items())
+        try:
+            pods = await self.client.list(POD.path(ns), selector)
+            events = await self.client.list(
+                EVENT.path(ns), field_selector="involvedObject.kind=Pod,type=Warning"
+            )
+        except ApiError as exc:  # an explanation missing is no reason to fail the reconcile
+            log.warning("cannot read the proxy pods of %s or their Events: %s", name, exc)
+            return []
+        return node_problems(pods, events, nodes)
 
     async def _report_repair(self, child: dict[str, Any], paths: list[str]) -> None:
         """An Event on the repaired child: `kubectl get events` shows who changed what."""
@@ -265,9 +317,13 @@ class Reconciler:
             log.warning("could not record the drift repair as an Event: %s", exc)
 
     async def _write_status(
-        self, policy: dict[str, Any], outcome: Outcome, ds: dict[str, Any] | None
+        self,
+        policy: dict[str, Any],
+        outcome: Outcome,
+        ds: dict[str, Any] | None,
+        problems: list[NodeProblem] | None = None,
     ) -> None:
-        new = compute_status(policy, outcome, ds)
+        new = compute_status(policy, outcome, ds, problems=problems or ())
         patch = status_patch(policy.get("status"), new)
         if patch is None:
             return

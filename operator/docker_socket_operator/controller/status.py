@@ -5,13 +5,21 @@ only when every matching node runs an up-to-date, ready proxy; `Reconciling` mir
 `Progressing` and `Stalled` mirrors an invalid policy, the two conditions kstatus reads.
 A condition's `lastTransitionTime` only moves when its status does, so an unchanged cluster
 computes an unchanged status and the operator writes nothing.
+
+Nodes without a ready proxy are named with the reason (nodeproblems.py). One that needs a person
+(a missing socket, an image that cannot be pulled...) sets `Degraded` (Argo CD: Degraded) but
+leaves `Stalled` alone: the kubelet keeps retrying and the policy recovers by itself when the
+node is fixed, so kstatus says InProgress, never Failed.
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from docker_socket_operator.controller.nodeproblems import ORDER, NodeProblem, describe
 
 CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "Reconciling", "Stalled")
 # Present only while spec.mode is audit: the proxies do not enforce the rules.
@@ -76,8 +84,11 @@ def _condition(kind: str, true: bool, reason: str, message: str) -> dict[str, An
     }
 
 
-def rollout_conditions(rollout: Rollout | None) -> list[dict[str, Any]]:
-    """Ready, Progressing, Degraded for policy whose children were applied."""
+def rollout_conditions(
+    rollout: Rollout | None, problems: Sequence[NodeProblem] = ()
+) -> list[dict[str, Any]]:
+    """Ready, Progressing, Degraded for policy whose children were applied; `problems`: why
+    the nodes without a ready proxy have none (only looked for when some are missing)."""
     if rollout is None or not rollout.current:
         msg = "waiting for the DaemonSet controller"
         return [
@@ -111,10 +122,19 @@ def rollout_conditions(rollout: Rollout | None) -> list[dict[str, Any]]:
         reason = "RollingOut"
     else:
         msg, reason = nodes, "ProxiesNotReady"
+    if problems:
+        msg = f"{msg}; {describe(problems)}"
+    broken = [p for p in problems if p.degrading]
+    if not broken:
+        degraded = _condition("Degraded", False, "AsExpected", "")
+    else:
+        worst = min(broken, key=lambda p: ORDER.index(p.reason)).reason
+        degraded = _condition("Degraded", True, worst, f"{nodes}; {describe(broken)}")
+        reason = worst
     return [
         _condition("Ready", False, reason, msg),
         _condition("Progressing", True, reason, msg),
-        _condition("Degraded", False, "AsExpected", ""),
+        degraded,
     ]
 
 
@@ -160,6 +180,7 @@ def compute_status(
     outcome: Outcome,
     daemonset: dict[str, Any] | None,
     now: str | None = None,
+    problems: Sequence[NodeProblem] = (),
 ) -> dict[str, Any]:
     """The whole `status` for `policy` (the object as last read)."""
     generation = policy.get("metadata", {}).get("generation")
@@ -169,7 +190,7 @@ def compute_status(
         conditions = error_conditions(outcome.error_reason, outcome.error_message)
         stalled = outcome.error_reason == "InvalidPolicy"  # only a spec change can fix it
     else:
-        conditions = rollout_conditions(rollout)
+        conditions = rollout_conditions(rollout, problems)
         stalled = False
     conditions += _kstatus_mirrors(conditions, stalled)
     if (policy.get("spec") or {}).get("mode") == "audit":
