@@ -1,9 +1,8 @@
 """Generated and hand-written install docs: the policy reference is generated from the models
-and not stale, documents every field, and the docs' relative links lead somewhere."""
+and not stale and documents every field (links: test_doc_links.py)."""
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -13,8 +12,6 @@ from pydantic import BaseModel
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))
 import gen_policy_reference  # noqa: E402
-
-DOCS = ["helm.md", "gitops.md", "security.md", "recipes.md", "policy-reference.md"]
 
 
 def test_policy_reference_is_not_stale() -> None:
@@ -56,13 +53,3 @@ def test_defaults_are_shown_as_yaml() -> None:
 
     info = M.model_fields["flag"]
     assert gen_policy_reference.default_text(info) == "`true`"
-
-
-@pytest.mark.parametrize("doc", DOCS)
-def test_relative_links_resolve(doc: str) -> None:
-    path = REPO / "docs" / doc
-    text = path.read_text()
-    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
-        if "://" in target:
-            continue
-        assert (path.parent / target).exists(), f"{doc}: broken link {target}"

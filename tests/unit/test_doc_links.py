@@ -1,0 +1,70 @@
+"""Every relative link in README.md and the docs leads somewhere: the file or directory exists
+and, for `file.md#anchor`, the anchor is one of that file's headings (GitHub's slugs)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PAGES = sorted(
+    p
+    for p in [*REPO.glob("*.md"), *REPO.glob("*/*.md"), *REPO.glob("*/*/README.md")]
+    if not p.relative_to(REPO).as_posix().startswith((".", "build/", "operator/"))
+)
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+
+
+def slug(heading: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"`|\*\*|\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip()).lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    seen: dict[str, int] = {}
+    out = set()
+    for line in FENCE.sub("", page.read_text()).splitlines():
+        m = re.match(r"#{1,6}\s+(.*)", line)
+        if not m:
+            continue
+        base = slug(m.group(1))
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out.add(base if n == 0 else f"{base}-{n}")
+    return out
+
+
+def links(page: Path) -> list[str]:
+    return [t for t in LINK.findall(FENCE.sub("", page.read_text())) if "://" not in t]
+
+
+def test_the_pages_are_found() -> None:
+    names = {p.relative_to(REPO).as_posix() for p in PAGES}
+    assert {"README.md", "docs/security.md", "docs/recipes.md", "bench/README.md"} <= names
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_relative_links_resolve(page: Path) -> None:
+    broken = []
+    for target in links(page):
+        if target.startswith("mailto:"):
+            continue
+        file, _, anchor = target.partition("#")
+        dest = (page.parent / file).resolve() if file else page
+        if not dest.exists():
+            broken.append(f"{target} (no such file)")
+        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+            broken.append(f"{target} (no heading with that anchor)")
+    assert not broken, f"{page.relative_to(REPO)}: broken links: {broken}"
+
+
+def test_slugs_follow_github() -> None:
+    assert slug("0. One policy file, three ways to run it (compose, Podman, Kubernetes)") == (
+        "0-one-policy-file-three-ways-to-run-it-compose-podman-kubernetes"
+    )
+    assert slug("Audit mode and its floor") == "audit-mode-and-its-floor"
+    assert slug("`spec.ownership`: who made it") == "specownership-who-made-it"
