@@ -301,7 +301,10 @@ def run_check(args: argparse.Namespace) -> int:
     except HttpError as e:
         print(f"error: {e.message}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as e:
+    except OSError as e:
+        print(f"error: cannot read {e.filename or args.body}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     op = facts.op

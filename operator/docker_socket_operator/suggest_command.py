@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from docker_socket_operator.api.models import DockerSocketPolicy
+from docker_socket_operator.policy.compile import read_policy_file
+from docker_socket_operator.policy.problems import os_problem
 from docker_socket_operator.policy.suggest import Suggestion, parse_audit_lines, suggest
 from docker_socket_operator.policy.types import PolicyError
 
@@ -34,10 +34,8 @@ def register_suggest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _load_current(path: str) -> DockerSocketPolicy:
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if isinstance(doc, dict) and not {"spec", "kind", "apiVersion"} & doc.keys():
-        doc = {"spec": doc}  # a bare spec, as the proxy's --policy also accepts
-    return DockerSocketPolicy.model_validate(doc)
+    """The --policy file, checked as the proxy checks it (PolicyError, one line)."""
+    return read_policy_file(path)[0]
 
 
 def render(result: Suggestion) -> str:
@@ -58,10 +56,13 @@ def run_suggest(args: argparse.Namespace) -> int:
         if args.audit == "-":
             records = parse_audit_lines(sys.stdin)
         else:
-            with open(args.audit, encoding="utf-8", errors="replace") as f:
-                records = parse_audit_lines(f)
+            try:
+                with open(args.audit, encoding="utf-8", errors="replace") as f:
+                    records = parse_audit_lines(f)
+            except OSError as e:
+                raise PolicyError(f"cannot read audit log {args.audit}: {os_problem(e)}") from None
         result = suggest(records, current)
-    except (OSError, yaml.YAMLError, ValidationError, PolicyError) as e:
+    except PolicyError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if result.calls == 0 and not result.refused:

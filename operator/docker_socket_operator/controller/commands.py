@@ -167,12 +167,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 
 def run_operator_command(args: argparse.Namespace) -> int:
-    from docker_socket_operator.controller.reconcile import OperatorConfig
-    from docker_socket_operator.controller.runner import (
-        RunOptions,
-        configure_logging,
-        run_operator,
-    )
+    try:
+        from docker_socket_operator.controller.reconcile import OperatorConfig
+        from docker_socket_operator.controller.runner import (
+            RunOptions,
+            configure_logging,
+            run_operator,
+        )
+    except ModuleNotFoundError as exc:  # `pip install .` brings the proxy's dependencies only
+        print(
+            f"error: the operator needs {exc.name}: pip install 'docker-socket-operator[operator]'",
+            file=sys.stderr,
+        )
+        return 2
 
     configure_logging(args.log_format == "json", args.verbose)
     opts = RunOptions(
@@ -235,12 +242,13 @@ def render_podman_stream(
 def _policies(text: str) -> list[dict[str, Any]]:
     """The validated DockerSocketPolicy documents of a YAML stream (PolicyError)."""
     from docker_socket_operator.controller.validate import validate_policy
+    from docker_socket_operator.policy.problems import yaml_problem
     from docker_socket_operator.policy.types import PolicyError
 
     try:
         docs = [doc for doc in yaml.safe_load_all(text) if doc]
     except yaml.YAMLError as exc:
-        raise PolicyError(f"not YAML: {exc}") from None
+        raise PolicyError(f"not YAML: {yaml_problem(exc)}") from None
     for doc in docs:
         if (
             not isinstance(doc, dict)
@@ -265,9 +273,14 @@ _BlockDumper.add_representer(str, _str_block)
 
 
 def run_render_command(args: argparse.Namespace) -> int:
+    from docker_socket_operator.policy.problems import os_problem
     from docker_socket_operator.policy.types import PolicyError
 
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    except OSError as exc:
+        print(f"cannot read policy file {args.file}: {os_problem(exc)}", file=sys.stderr)
+        return 1
     try:
         if args.format == "podman-kube":
             objs = render_podman_stream(text, args.image, render_options(args), args)

@@ -8,6 +8,7 @@ from typing import Any
 import pydantic
 
 from docker_socket_operator.api.models import DockerSocketPolicySpec
+from docker_socket_operator.policy.problems import validation_problems
 from docker_socket_operator.policy.types import PolicyError
 
 
@@ -15,10 +16,7 @@ def parse_spec(policy: dict[str, Any]) -> DockerSocketPolicySpec:
     try:
         return DockerSocketPolicySpec.model_validate(policy.get("spec") or {})
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise PolicyError(problems) from None
+        raise PolicyError(validation_problems(exc, "spec.")) from None
 
 
 def expand(spec: DockerSocketPolicySpec) -> DockerSocketPolicySpec:

@@ -44,6 +44,7 @@ from docker_socket_operator.policy.ownership import (
     STAMPED_OPERATIONS,
 )
 from docker_socket_operator.policy.presets import PRESETS
+from docker_socket_operator.policy.problems import os_problem, validation_problems, yaml_problem
 from docker_socket_operator.policy.selectors import Selector, compile_selector
 from docker_socket_operator.policy.types import ContainerFacts, PolicyError
 
@@ -341,12 +342,18 @@ def compile_policy(spec: DockerSocketPolicySpec, name: str | None = None) -> Com
 
 def load_policy_file(path: str | Path) -> CompiledPolicy:
     """Read a YAML DockerSocketPolicy (or a bare spec) and compile it. Raises PolicyError."""
+    return read_policy_file(path)[1]
+
+
+def read_policy_file(path: str | Path) -> tuple[DockerSocketPolicy, CompiledPolicy]:
+    """The policy file as written (a bare spec wrapped in a DockerSocketPolicy) and compiled.
+    Raises PolicyError with a one-line message that names the file."""
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+        raise PolicyError(f"cannot read policy file {path}: {os_problem(exc)}") from None
     except yaml.YAMLError as exc:
-        raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from None
+        raise PolicyError(f"policy file {path} is not valid YAML: {yaml_problem(exc)}") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
@@ -355,12 +362,14 @@ def load_policy_file(path: str | Path) -> CompiledPolicy:
         name: str | None = None
         if "spec" in doc or "kind" in doc or "apiVersion" in doc:
             policy = DockerSocketPolicy.model_validate(doc)
-            spec, name = policy.spec, policy.metadata.name
+            name = policy.metadata.name
         else:
-            spec = DockerSocketPolicySpec.model_validate(doc)
+            policy = DockerSocketPolicy(spec=DockerSocketPolicySpec.model_validate(doc))
     except ValidationError as exc:
-        raise PolicyError(f"policy file {path} is not a valid policy: {exc}") from None
+        raise PolicyError(
+            f"policy file {path} is not a valid policy: {validation_problems(exc)}"
+        ) from None
     try:
-        return compile_policy(spec, name)
+        return policy, compile_policy(policy.spec, name)
     except PolicyError as exc:
         raise PolicyError(f"policy file {path}: {exc}") from None

@@ -63,7 +63,10 @@ def load_from_file(path: str) -> tuple[CompiledPolicy, str]:
 
     An empty (or whitespace-only) file is refused: it is what a file caught mid-write looks
     like, and it must neither start a proxy nor turn a running one into deny-all."""
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
     if not data.strip():
         raise PolicyError(f"policy file {path} is empty")
     return load_policy_file(path), _digest(data)
