@@ -3,8 +3,12 @@ Tecnativa's rules; wollomatic/socket-proxy, Go, built from the Go module proxy i
 measured side by side in one run by one load client (bench/loadgen, Go).
 
 Prints the issue's table and the ratios against its targets; writes bench/results-proxy.json.
-With BENCH_PROFILE=1 it also samples the proxy with py-spy on the ping path and writes the
-summary to bench/profile-ping.txt.
+With BENCH_PROFILE=1 it also samples the proxy with py-spy on the ping path and on the
+redacted inspect and writes the summaries to bench/profile-{ping,inspect}-{before,after}.txt.
+
+Settings are environment variables (bench/README.md): BENCH_SECONDS (3), BENCH_ROUNDS (3),
+BENCH_LOG_BYTES (200 MB), BENCH_BASELINE (another checkout's operator/ as "before"),
+BENCH_PROFILE=1, WOLLOMATIC_VERSION, DSO_CACHE.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
 BASELINE = os.environ.get("BENCH_BASELINE", "")
 # The scoped call: an inspect by name under a label-visibility policy (the proxy inspects the
 # container first to learn its labels, then forwards the inspect by ID).
+INSPECT = "/v1.41/containers/bench-07/json"
 SCOPED_POLICY = {
     "rules": [{"allow": ["containers.inspect", "containers.list", "system.ping"]}],
     "visibility": {"containers": {"labels": {"bench": "1"}}},
@@ -146,8 +151,8 @@ def start_wollomatic(sock: str, work: Path) -> tuple[subprocess.Popen[bytes] | N
     return None, 0, "socket-proxy did not start: " + (work / "wollomatic.log").read_text()[-500:]
 
 
-def profile_ping(loadgen: Path, proxy: ProxyProcess, work: Path) -> str:
-    """py-spy samples of the proxy while one client pings it: the top of the profile."""
+def profile_path(loadgen: Path, proxy: ProxyProcess, work: Path, path: str) -> str:
+    """py-spy samples of the proxy while one client sends it `path`: the top of the profile."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         return "py-spy not installed (pip install py-spy)"
@@ -161,7 +166,7 @@ def profile_ping(loadgen: Path, proxy: ProxyProcess, work: Path) -> str:
         stderr=subprocess.PIPE,
     )  # fmt: skip
     time.sleep(0.5)
-    load(loadgen, ["-tcp", f"{proxy.host}:{proxy.port}"], "/_ping", 1, d=seconds)
+    load(loadgen, ["-tcp", f"{proxy.host}:{proxy.port}"], path, 1, d=seconds)
     _, err = spy_proc.communicate(timeout=seconds + 60)
     if not raw.exists():
         return f"py-spy failed: {err.decode(errors='replace')[-300:]}"
@@ -191,6 +196,49 @@ def summarize_profile(collapsed: str, top: int = 25) -> str:
     for f, n in sorted(self_n.items(), key=lambda kv: -kv[1])[:top]:
         lines.append(f"{100 * n / total:5.1f}  {100 * incl_n[f] / total:5.1f}  {f}")
     return "\n".join(lines)
+
+
+def pid_of(proxy: ProxyProcess | None) -> int | None:
+    return proxy.proc.pid if proxy is not None and proxy.proc is not None else None
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User plus system CPU time of a process (all its threads) so far."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def interleaved(
+    loadgen: Path,
+    targets: dict[str, list[str]],
+    path: str,
+    conc: int,
+    pids: dict[str, int | None],
+) -> dict[str, dict[str, Any]]:
+    """Each target ROUNDS times, round by round so that drift hits every target alike:
+    medians, and the CPU time its process spent per request (where its pid is known)."""
+    runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
+    for _ in range(ROUNDS):
+        for t, args in targets.items():
+            pid = pids.get(t)
+            cpu = cpu_seconds(pid)
+            r = load(loadgen, args, path, conc)
+            r["cpu_us"] = (cpu_seconds(pid) - cpu) * 1e6 / max(1, r["sent"]) if pid else None
+            runs[t].append(r)
+    return {
+        t: {
+            "rps": statistics.median(r["rps"] for r in rs),
+            "p50_us": statistics.median(r["p50_us"] for r in rs),
+            "cpu_us_per_request": statistics.median(r["cpu_us"] for r in rs)
+            if rs[0]["cpu_us"] is not None
+            else None,
+            "errors": sum(r["errors"] for r in rs),
+            "status": sorted({s for r in rs for s in r["status_seen"] or []}),
+        }
+        for t, rs in runs.items()
+    }
 
 
 def rss_kib(pid: int) -> int:
@@ -235,10 +283,14 @@ def make_log_container(d: Daemon) -> str:
 
 
 def main() -> int:
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(__doc__)
+        return 0
     loadgen = build_loadgen()
     work = Path(tempfile.mkdtemp(prefix="dso-bench-"))
     d = start_dockerd()
     hap: subprocess.Popen[bytes] | None = None
+    bare: subprocess.Popen[bytes] | None = None
     wol: subprocess.Popen[bytes] | None = None
     results: dict[str, Any] = {"seconds_per_run": SECONDS, "rounds": ROUNDS}
     try:
@@ -279,6 +331,12 @@ def main() -> int:
         else:
             results["wollomatic_skipped"] = why
             print(f"wollomatic/socket-proxy peer skipped: {why}")
+        bport = free_port()
+        bare = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "bare_relay.py"), d.socket_path, str(bport)]
+        )
+        if wait_port(bport):
+            targets["bare"] = ["-tcp", f"127.0.0.1:{bport}"]
         scoped = ProxyProcess(
             d.socket_path, work / "scoped", policy=policy_document(SCOPED_POLICY), audit=False
         ).start()
@@ -288,48 +346,36 @@ def main() -> int:
             ("list_c16", "/v1.41/containers/json?all=1", 16),
             ("ping_c1", "/_ping", 1),
         ]
+        pids: dict[str, int | None] = {"proxy": pid_of(proxy), "before": pid_of(before)}
+        pids |= {"haproxy": hap.pid if hap else None, "wollomatic": wol.pid if wol else None}
+        pids["bare"] = bare.pid
         for key, path, conc in scenarios:
-            runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
-            for _ in range(ROUNDS):  # interleaved so drift hits every target alike
-                for t, args in targets.items():
-                    runs[t].append(load(loadgen, args, path, conc))
-            results[key] = {
-                t: {
-                    "rps": statistics.median(r["rps"] for r in rs),
-                    "p50_us": statistics.median(r["p50_us"] for r in rs),
-                    "errors": sum(r["errors"] for r in rs),
-                    "status": sorted({s for r in rs for s in r["status_seen"]}),
-                }
-                for t, rs in runs.items()
-            }
+            results[key] = interleaved(loadgen, targets, path, conc, pids)
 
         # The scoped call: direct vs the proxy under label visibility, interleaved likewise.
-        scoped_args = {
+        scoped_args: dict[str, list[str]] = {
             "direct": targets["direct"],
             "proxy": ["-tcp", f"{scoped.host}:{scoped.port}"],
             "unscoped": targets["proxy"],
+            # The same inspect through the peers (no scoping there): what the hop itself costs.
+            **{k: targets[k] for k in ("haproxy", "wollomatic", "before", "bare") if k in targets},
         }
-        sruns: dict[str, list[dict[str, Any]]] = {t: [] for t in scoped_args}
-        for _ in range(ROUNDS):
-            for t, args in scoped_args.items():
-                sruns[t].append(load(loadgen, args, "/v1.41/containers/bench-07/json", 1))
-        results["scoped_c1"] = {
-            t: {
-                "rps": statistics.median(r["rps"] for r in rs),
-                "p50_us": statistics.median(r["p50_us"] for r in rs),
-                "errors": sum(r["errors"] for r in rs),
-                "status": sorted({s for r in rs for s in r["status_seen"]}),
-            }
-            for t, rs in sruns.items()
-        }
+        results["scoped_c1"] = interleaved(
+            loadgen,
+            scoped_args,
+            INSPECT,
+            1,
+            pids | {"proxy": pid_of(scoped), "unscoped": pids["proxy"]},
+        )
         scoped.stop()
         if PROFILE:
             for name, proc in (("before", before), ("after", proxy)):
-                if proc is not None:
-                    summary = profile_ping(loadgen, proc, work)
-                    out = ROOT / "bench" / f"profile-ping-{name}.txt"
-                    out.write_text(summary + "\n")
-                    results[f"profile_{name}"] = str(out.relative_to(ROOT))
+                for call, path in (("ping", "/_ping"), ("inspect", INSPECT)):
+                    if proc is not None:
+                        summary = profile_path(loadgen, proc, work, path)
+                        out = ROOT / "bench" / f"profile-{call}-{name}.txt"
+                        out.write_text(summary + "\n")
+                        results[f"profile_{call}_{name}"] = str(out.relative_to(ROOT))
 
         cid = make_log_container(d)
         logs_path = f"/v1.41/containers/{cid}/logs?stdout=1&stderr=1"
@@ -347,7 +393,7 @@ def main() -> int:
         if before is not None:
             before.stop()
     finally:
-        for peer in (hap, wol):
+        for peer in (hap, wol, bare):
             if peer is not None:
                 peer.kill()
                 peer.wait()
@@ -363,6 +409,7 @@ PEERS = (
     ("haproxy", "HAProxy (Tecnativa)"),
     ("wollomatic", "wollomatic/socket-proxy"),
     ("before", "ours before (BENCH_BASELINE)"),
+    ("bare", "bare Python relay (the floor, checks nothing)"),
 )
 
 
@@ -398,7 +445,9 @@ def report(r: dict[str, Any]) -> None:
     extra = ping["proxy"]["p50_us"] - base
     peer_extra = [ping[k]["p50_us"] - base for k, _ in peers]
     ok = extra <= 100 and all(
-        extra < p for (k, _), p in zip(peers, peer_extra, strict=True) if k != "before"
+        extra < p
+        for (k, _), p in zip(peers, peer_extra, strict=True)
+        if k not in ("before", "bare")
     )
     print(
         f"| `/_ping` c=1 p50 | {base:.0f} µs | "
@@ -415,7 +464,12 @@ def report(r: dict[str, Any]) -> None:
     )
     print(
         f"| same inspect, no visibility (a plain proxy hop) | {sc['direct']['p50_us']:.0f} µs | "
-        + " | ".join("-" for _ in peers)
+        + " | ".join(
+            f"{sc[k]['p50_us'] / sc['direct']['p50_us']:.2f}x ({sc[k]['p50_us']:.0f} µs)"
+            if k in sc
+            else "-"
+            for k, _ in peers
+        )
         + f" | {sc['unscoped']['p50_us'] / sc['direct']['p50_us']:.2f}x"
         f" ({sc['unscoped']['p50_us']:.0f} µs) | - | |"
     )
@@ -437,6 +491,13 @@ def report(r: dict[str, Any]) -> None:
         + f" | **{idle['rss_mib']:.1f} MiB** (at rest {idle['rss_before_mib']:.1f}) | ≤ 60 MB |"
         f" {'ok' if idle['rss_mib'] * 1.048576 <= 60 and idle['last_connection_served'] else 'missed'} |"
     )
+    for key, label in (("ping_c1", "/_ping"), ("scoped_c1", "inspect")):
+        cpu = [
+            f"{t} {v['cpu_us_per_request']:.0f}"
+            for t, v in r[key].items()
+            if v.get("cpu_us_per_request") is not None
+        ]
+        print(f"CPU time per request, {label} (user+sys of each process, µs): " + ", ".join(cpu))
     for k in ("haproxy_skipped", "wollomatic_skipped"):
         if k in r:
             print(f"{k.split('_')[0]} peer skipped: {r[k]}")

@@ -19,6 +19,7 @@ import (
 
 type result struct {
 	Requests   int64   `json:"requests"`
+	Sent       int64   `json:"sent"` // warm-up included: for CPU time per request
 	Errors     int64   `json:"errors"`
 	Seconds    float64 `json:"seconds"`
 	RPS        float64 `json:"rps"`
@@ -51,7 +52,7 @@ func main() {
 	client := &http.Client{Transport: tr}
 	url := "http://docker" + *path
 
-	var total, errs, bytes int64
+	var total, sent, errs, bytes int64
 	statuses := sync.Map{}
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -76,6 +77,7 @@ func main() {
 				}
 				t0 := time.Now()
 				resp, err := client.Get(url)
+				atomic.AddInt64(&sent, 1)
 				if err != nil {
 					atomic.AddInt64(&errs, 1)
 					continue
@@ -115,7 +117,7 @@ func main() {
 		}
 		return float64(lat[int(p*float64(len(lat)-1))].Microseconds())
 	}
-	r := result{Requests: total, Errors: errs, Seconds: elapsed, Bytes: bytes,
+	r := result{Requests: total, Sent: sent, Errors: errs, Seconds: elapsed, Bytes: bytes,
 		P50Micros: pct(0.50), P99Micros: pct(0.99)}
 	if elapsed > 0 {
 		r.RPS = float64(total) / elapsed
