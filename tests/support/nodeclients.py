@@ -59,6 +59,12 @@ class Clients:
             node=(node or self.node).name,
             host_aliases={host: self.service_ip(endpoint)},
         )
+        # The pod of that name an earlier test deleted (--wait=false) may still be going: an
+        # apply would then try to change its immutable spec.
+        self.cp.kubectl(
+            "wait", "--for=delete", f"pod/{name}", "-n", namespace, "--timeout=90s", check=False,
+            timeout=120,
+        )  # fmt: skip
         self.cp.kubectl("apply", "-f", "-", input=json.dumps(manifest))
         return namespace, name
 
