@@ -3,6 +3,8 @@ file and the problem, and a non-zero exit: never a traceback, never a page of py
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,16 @@ def test_a_good_file_still_works(files: dict[str, str], capsys: pytest.CaptureFi
     assert main(["suggest", files["audit"], "--policy", files["good"]]) == 0
     out = capsys.readouterr().out
     assert "containers.restart" in out and "preset: discovery" in out
+
+
+@pytest.mark.parametrize("argv", [["crd"], ["check", "-f", "{good}", "GET", "/_ping"]])
+def test_a_reader_that_leaves_early_gets_no_traceback(
+    argv: list[str], files: dict[str, str]
+) -> None:
+    cmd = [sys.executable, "-m", "docker_socket_operator.cli", *(a.format(**files) for a in argv)]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # as `| head -0` does
+        err = proc.stderr.read().decode()
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert proc.returncode == 141
