@@ -20,7 +20,7 @@ include mk/install.mk
         crds catalogue check-generated e2e clean fuzz
 
 help:
-	@echo "make demo   - private dockerd + the proxy with a sample policy, allowed and denied calls"
+	@echo "make demo   - the proxy before a private dockerd, the operator on a control plane, a real node with client pods"
 	@echo "make test   - lint, types, generated files, unit, integration and real-node tests"
 	@echo "make bench  - proxy vs direct socket (and operator figures when the control plane exists)"
 	@echo "make fuzz   - differential fuzzer through the real proxy (FUZZ_SECONDS=600, FUZZ_SEED=...)"
@@ -31,6 +31,7 @@ deps: system-deps venv
 # process of `podman kube play` pods; Debian recommends it), busybox for the image.
 system-deps:
 	@missing=""; \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	for pair in dockerd:docker.io podman:podman docker-compose:docker-compose catatonit:catatonit busybox:busybox-static newuidmap:uidmap debootstrap:debootstrap; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
@@ -77,7 +78,8 @@ test: deps lint typecheck
 	@$(MAKE) --no-print-directory kstatus-check || echo "!! kstatus-check build failed: the kstatus checks will skip"
 	$(VENV)/bin/pytest -q -rs tests
 
-demo: deps controlplane
+demo: deps
+	@$(MAKE) --no-print-directory controlplane || echo "!! control plane build failed (it needs Go, README.md): the demo skips its Kubernetes parts"
 	@$(MAKE) --no-print-directory node-deps node-bins || echo "!! node build failed: the demo skips its real-node part"
 	$(PY) demo/run.py
 

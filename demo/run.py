@@ -135,7 +135,7 @@ def operator_part(d: Daemon, work: Path) -> None:
     bindir = Path(os.environ.get("DSO_CACHE", "/var/cache/docker-socket-operator")) / "bin"
     if not (bindir / "kube-apiserver").exists():
         say(
-            "2. Operator: skipped — control plane not built (run `make controlplane`, ~20 min once, cached)"
+            "2. Operator: skipped — control plane not built (`make controlplane` needs Go 1.26; ~40 min once, cached)"
         )
         return
     from tests.support.controlplane import ControlPlane
