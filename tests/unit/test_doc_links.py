@@ -68,3 +68,20 @@ def test_slugs_follow_github() -> None:
     )
     assert slug("Audit mode and its floor") == "audit-mode-and-its-floor"
     assert slug("`spec.ownership`: who made it") == "specownership-who-made-it"
+
+
+# A path the reader is told to apply, run or read: `kubectl apply -f examples/policies/x.yaml`.
+REPO_PATH = re.compile(
+    r"(?<![\w/.$<{-])((?:bench|charts|crds|demo|deploy|docs|e2e|examples|hack|mk|operator|tests"
+    r"|tools)/[\w./-]*)(?![\w./-]*[{<*])"
+)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_repository_paths_named_in_the_text_exist(page: Path) -> None:
+    missing = {
+        m.group(1).rstrip(".")
+        for m in REPO_PATH.finditer(page.read_text())
+        if not (REPO / m.group(1).rstrip(".")).exists()
+    }
+    assert not missing, f"{page.relative_to(REPO)} names paths that do not exist: {missing}"
