@@ -379,6 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="docker-socket-operator",
         description="A filtering Docker Engine API proxy and the Kubernetes operator that deploys it.",
     )
+    from docker_socket_operator import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in REGISTRARS:
         register(sub)

@@ -131,3 +131,12 @@ def test_a_reader_that_leaves_early_gets_no_traceback(
         err = proc.stderr.read().decode()
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert proc.returncode == 141
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from docker_socket_operator import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"docker-socket-operator {__version__}"
