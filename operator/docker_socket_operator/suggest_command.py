@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import Any
 
 import yaml
@@ -43,6 +44,8 @@ def render(result: Suggestion) -> str:
         "# Suggested by `docker-socket-operator suggest` from "
         f"{result.calls} audited call(s); review it, then apply it (mode: enforce).",
     ]
+    for note in result.notes:
+        head += ["#", *(f"# {line}" for line in textwrap.wrap(note, 92))]
     if result.refused:
         head.append("# Refused by the audit floor and NOT suggested (open them by hand if needed):")
         head += [f"#   {line}" for line in result.refused]

@@ -188,3 +188,65 @@ def test_cli_reads_stdin_and_prints_a_valid_document(
     bad = tmp_path / "bad.yaml"
     bad.write_text("spec: {rules: [{allow: [nope.nope]}], bogus: 1}\n")
     assert main(["suggest", str(empty), "--policy", str(bad)]) == 2
+
+
+OWNED_AUDIT = {
+    "apiVersion": "dockersocket.io/v1alpha1",
+    "kind": "DockerSocketPolicy",
+    "metadata": {"name": "ci"},
+    "spec": {"mode": "audit", "audit": "all", "ownership": {}, "rules": [{"preset": "discovery"}]},
+}
+
+
+def test_under_ownership_what_the_client_created_becomes_owned() -> None:
+    # `docker run --rm bb`: an anonymous create, then calls on a name the daemon made up.
+    mine = c("sharp_fermat", **{"dockersocket.io/owner": "ci"})
+    records = [
+        line("containers.create", create={"name": "", "image": "bb", "labels": {}}),
+        line("containers.attach", container=mine),
+        line("containers.start", container=mine),
+        line("containers.wait", container=mine),
+        line("containers.restart", container=c("web", app="web")),
+    ]
+    result = suggest(records, DockerSocketPolicy.model_validate(OWNED_AUDIT))
+    rules = result.document["spec"]["rules"]
+    assert {
+        "allow": ["containers.attach", "containers.create", "containers.start", "containers.wait"],
+        "owned": True,
+        "create": {"images": ["bb"]},
+        "description": "seen: 4 of the 33 in preset ci-runner",
+    } in rules
+    restart = next(r for r in rules if r.get("allow") == ["containers.restart"])
+    assert restart["containers"] == {"names": ["web"]}  # not created by the client: by name
+    assert result.document["spec"]["ownership"] == {}
+    assert result.notes == []
+    # Another owner's label is not ours.
+    theirs = c("x", **{"dockersocket.io/owner": "other"})
+    other = suggest(
+        [line("containers.start", container=theirs)], DockerSocketPolicy.model_validate(OWNED_AUDIT)
+    )
+    assert other.document["spec"]["rules"][0]["containers"] == {"names": ["x"]}
+
+
+def test_anonymous_creates_without_ownership_get_a_note() -> None:
+    anonymous = [
+        line("containers.create", create={"name": "", "image": "bb", "labels": {}}),
+        line("containers.start", container=c("sharp_fermat")),
+    ]
+    note = suggest(anonymous).notes
+    assert len(note) == 1 and "spec.ownership" in note[0]
+    named = [line("containers.create", create={"name": "job", "image": "bb", "labels": {}})]
+    assert suggest(named).notes == []
+
+
+def test_cli_prints_notes_as_comments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "audit.log"
+    log.write_text(
+        json.dumps(line("containers.create", create={"name": "", "image": "bb", "labels": {}}))
+        + "\n"
+    )
+    assert main(["suggest", str(log)]) == 0
+    out = capsys.readouterr().out
+    comments = [x for x in out.splitlines() if x.startswith("#")]
+    assert any("spec.ownership" in x for x in comments)
+    DockerSocketPolicy.model_validate(yaml.safe_load(out))

@@ -10,6 +10,11 @@ With the policy the log was written under (`current`), only the calls it would d
 the suggested rules go in front of its own rules (so no deny rule of it shadows them) and the
 rest of its spec (clients, visibility, socket...) is kept, in enforce mode. Calls the audit floor
 refused are never suggested: they are listed for a human to decide.
+
+A client that creates containers without a name (`docker run` without `--name`) touches names
+the daemon made up, new on every run: rules naming them would fit this log only. Under a current
+policy with `spec.ownership` the containers the client created carry the owner label, and the
+calls on them become `owned: true` rules; without it the suggestion says so in a note.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from docker_socket_operator.api.models import DockerSocketPolicy
 from docker_socket_operator.catalogue.operations import ALL_OPERATIONS
 from docker_socket_operator.policy.compile import compile_policy, scope_kind
+from docker_socket_operator.policy.ownership import OWNER_LABEL
 from docker_socket_operator.policy.presets import PRESETS
 
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -67,13 +73,19 @@ class Suggestion:
     document: dict[str, Any]
     calls: int  # audit records that asked for a permission
     refused: list[str]  # "operation: reason" the audit floor refused, never suggested
+    notes: list[str] = field(default_factory=list)  # what a reviewer should know first
 
 
-def _container_of(op_name: str, rec: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def _container_of(
+    op_name: str, rec: Mapping[str, Any], owner: str | None
+) -> Mapping[str, Any] | None:
     if op_name == "containers.create":
         create = rec.get("create")
         if isinstance(create, dict):
-            return {"name": create.get("name", ""), "labels": create.get("labels") or {}}
+            labels = create.get("labels") or {}
+            if owner is not None and isinstance(labels, dict):
+                labels = {**labels, OWNER_LABEL: owner}  # the proxy stamps it on the way
+            return {"name": create.get("name", ""), "labels": labels}
         return None
     container = rec.get("container")
     return container if isinstance(container, dict) else None
@@ -90,12 +102,23 @@ def _label_items(container: Mapping[str, Any]) -> set[tuple[str, str]]:
     }
 
 
+OWNED: dict[str, Any] = {"owned": True}  # a scope that is the rule's `owned: true`
+
+
 def container_scope(
-    containers: Sequence[Mapping[str, Any]], created: frozenset[str] = frozenset()
+    containers: Sequence[Mapping[str, Any]],
+    created: frozenset[str] = frozenset(),
+    owner: str | None = None,
 ) -> dict[str, Any]:
     """The narrowest selector, by what the containers show: one compose project; else, for
     containers the client created itself (`created`: their names), the labels its creates set
-    (the names of a CI job or a terminal change with every run); else the names seen."""
+    (the names of a CI job or a terminal change with every run); else the names seen. With
+    the current policy's `owner`, containers that all carry its label are OWNED."""
+    if owner is not None and all(
+        isinstance(c.get("labels"), dict) and c["labels"].get(OWNER_LABEL) == owner
+        for c in containers
+    ):
+        return OWNED
     projects = {
         (c.get("labels") or {}).get(COMPOSE_PROJECT) if isinstance(c.get("labels"), dict) else None
         for c in containers
@@ -152,14 +175,16 @@ def _operations_rule(ops: list[str]) -> dict[str, Any]:
     return rule
 
 
-def _rules(by_op: Mapping[str, _Calls]) -> list[dict[str, Any]]:
+def _rules(by_op: Mapping[str, _Calls], owner: str | None) -> list[dict[str, Any]]:
     groups: dict[str, list[str]] = {}
     scopes: dict[str, dict[str, Any] | None] = {}
     created = frozenset(str(c.get("name", "")) for calls in by_op.values() for c in calls.creates)
     for name, calls in by_op.items():
         scoped = scope_kind(_OPERATIONS[name]) in ("target", "create", "rename")
         scope = (
-            container_scope(calls.containers, created) if scoped and not calls.unscoped else None
+            container_scope(calls.containers, created, owner)
+            if scoped and not calls.unscoped
+            else None
         )
         key = json.dumps(scope, sort_keys=True)
         groups.setdefault(key, []).append(name)
@@ -169,7 +194,9 @@ def _rules(by_op: Mapping[str, _Calls]) -> list[dict[str, Any]]:
         ops = groups[key]
         rule = _operations_rule(ops)
         scope = scopes[key]
-        if scope is not None:
+        if scope == OWNED:
+            rule["owned"] = True
+        elif scope is not None:
             rule["containers"] = scope
         creates = [c for name in ops for c in by_op[name].creates]
         if creates:
@@ -181,7 +208,7 @@ def _rules(by_op: Mapping[str, _Calls]) -> list[dict[str, Any]]:
         if exec_constraints:
             rule["exec"] = exec_constraints
         # Keys in the order a person writes them.
-        order = ("preset", "allow", "containers", "create", "exec", "description")
+        order = ("preset", "allow", "owned", "containers", "create", "exec", "description")
         rules.append({k: rule[k] for k in order if k in rule})
     return rules
 
@@ -192,6 +219,9 @@ def suggest(
     """The policy for what `records` show (see the module doc). The document is checked: it
     validates as a DockerSocketPolicy and compiles."""
     wanted = ("would-deny",) if current is not None else ("allow", "would-deny")
+    owner = None
+    if current is not None and current.spec.ownership is not None:
+        owner = current.spec.ownership.owner or current.metadata.name
     by_op: dict[str, _Calls] = {}
     refused: list[str] = []
     count = 0
@@ -205,7 +235,7 @@ def suggest(
             continue
         count += 1
         calls = by_op.setdefault(name, _Calls())
-        container = _container_of(name, rec)
+        container = _container_of(name, rec, owner)
         if container is None:
             calls.unscoped = True
         else:
@@ -214,7 +244,7 @@ def suggest(
             calls.creates.append(rec["create"])
         if isinstance(rec.get("exec"), dict):
             calls.execs.append(rec["exec"])
-    rules = _rules(by_op)
+    rules = _rules(by_op, owner)
     if current is not None:
         rest = current.spec.model_dump(mode="json", exclude_defaults=True, exclude={"mode"})
         spec = {"rules": rules + rest.pop("rules", []), **rest}
@@ -229,4 +259,11 @@ def suggest(
         "spec": spec,
     }
     compile_policy(DockerSocketPolicy.model_validate(document).spec, name)
-    return Suggestion(document, count, sorted(set(refused)))
+    notes = []
+    if owner is None and any(not c.get("name") for calls in by_op.values() for c in calls.creates):
+        notes.append(
+            "The client created containers without a name: the daemon named them, and rules "
+            "naming them fit this log only. Audit again with spec.ownership: {} and pass that "
+            "policy as --policy: the calls on what the client created become owned: true."
+        )
+    return Suggestion(document, count, sorted(set(refused)), notes)
