@@ -54,7 +54,12 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
         default=os.environ.get("PROXY_IMAGE", DEFAULT_IMAGE),
         help="proxy image (env PROXY_IMAGE)",
     )
-    p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT)
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=DEFAULT_METRICS_PORT,
+        help=f"the proxies' /healthz /readyz /metrics port (default {DEFAULT_METRICS_PORT})",
+    )
     p.add_argument(
         "--monitoring-namespace-selector",
         type=_selector,
@@ -147,8 +152,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     op.add_argument(
         "--retry-delay", type=float, default=10.0, help="seconds before a failed repair is retried"
     )
-    op.add_argument("--log-format", choices=("json", "text"), default="json")
-    op.add_argument("--verbose", action="store_true")
+    op.add_argument("--log-format", choices=("json", "text"), default="json", help="default json")
+    op.add_argument("--verbose", action="store_true", help="debug logging")
     op.set_defaults(func=run_operator_command)
 
     rd = sub.add_parser(
