@@ -32,7 +32,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from docker_socket_operator.proxy.limits import Limits
@@ -374,8 +374,15 @@ def register_suggest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 REGISTRARS.append(register_suggest)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line on stderr (exit 2); the usage itself is behind --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="docker-socket-operator",
         description="A filtering Docker Engine API proxy and the Kubernetes operator that deploys it.",
     )

@@ -140,3 +140,23 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.strip() == f"docker-socket-operator {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["check", "--bogus"], "docker-socket-operator check: error: "),
+        (["proxy", "--head-timeout", "soon"], "argument --head-timeout: invalid float value"),
+        (["render", "-f", "x", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
+        (["nosuch"], "argument COMMAND: invalid choice: 'nosuch'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_a_bad_flag_is_one_line(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = one_line_error(capsys)
+    assert says in err and err.endswith("--help)")
