@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 export PIP_CACHE_DIR := $(DSO_CACHE)/pip
 SHARED ?= $(abspath ../shared)
 export SHARED
+# A bare `make` lists the entry points (the included files' first target is a long Go build).
+.DEFAULT_GOAL := help
 
 include mk/controlplane.mk
 include mk/node.mk
