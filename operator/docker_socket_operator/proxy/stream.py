@@ -33,6 +33,9 @@ class Stream(asyncio.Protocol):
         self.limit = limit
         self.buffer = bytearray()  # received, not read yet; read-only outside this class
         self.transport: asyncio.Transport = cast(asyncio.Transport, None)
+        # The loop the connection lives on, kept: asyncio.get_running_loop() costs a getpid()
+        # system call per call on Python 3.11, and a request waits twice.
+        self.loop: asyncio.AbstractEventLoop = cast(asyncio.AbstractEventLoop, None)
         self.sink: Sink | None = None
         self._eof = False
         self._error: BaseException | None = None
@@ -46,6 +49,7 @@ class Stream(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.loop = asyncio.get_running_loop()
 
     def data_received(self, data: bytes) -> None:
         sink = self.sink
@@ -166,7 +170,7 @@ class Stream(asyncio.Protocol):
         if self._eof:
             raise asyncio.IncompleteReadError(bytes(self.buffer), None)
         self._resume()  # a reader that waits has read everything it could
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self.loop.create_future()
         try:
             await self._waiter
         finally:
@@ -196,7 +200,7 @@ class Stream(asyncio.Protocol):
             raise ConnectionResetError("connection lost")
         if not self._writing_paused:
             return
-        self._drain_waiter = asyncio.get_running_loop().create_future()
+        self._drain_waiter = self.loop.create_future()
         try:
             await self._drain_waiter
         finally:
@@ -231,6 +235,6 @@ class ClientStream(Stream):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        task = asyncio.get_running_loop().create_task(self._handler(self))
+        task = self.loop.create_task(self._handler(self))
         self._tasks.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(self._tasks.discard)

@@ -177,7 +177,7 @@ class BodyRelay:
         """Until the body ended or the relay paused for the client to drain."""
         if self.finished or self.paused:
             return
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self._conn.loop.create_future()
         try:
             await self._waiter
         finally:

@@ -29,14 +29,14 @@ class HeadWatch:
         self._task: asyncio.Task[None] | None = None
 
     def arm(self, reader: Stream, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
+        loop = reader.loop
         self.deadlines[reader] = (loop.time() + seconds, False)
         if self._task is None:
             self._task = loop.create_task(self._run())
 
     def head_begun(self, reader: Stream) -> None:
         """The first line of a head is in: the rest is due within the head timeout."""
-        now = asyncio.get_running_loop().time()
+        now = reader.loop.time()
         self.deadlines[reader] = (now + self.head_timeout, True)
 
     def disarm(self, reader: Stream) -> None:
