@@ -307,7 +307,12 @@ class Kube:
 
 def install_crds(cp: Any) -> None:
     cp.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    cp.kubectl(
-        "wait", "--for", "condition=established", "--timeout=60s",
-        "crd/dockersocketpolicies.dockersocket.io",
-    )  # fmt: skip
+
+    # Not `kubectl wait --for condition=established`: it fails at once ("status.conditions
+    # accessor error: <nil>") when it reads the CRD before the API server set any condition.
+    def established() -> bool:
+        crd = cp.kubectl_json("get", "crd", "dockersocketpolicies.dockersocket.io")
+        conditions = (crd.get("status") or {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+    wait_for(established, 60, "the DockerSocketPolicy CRD Established")
