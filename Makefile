@@ -34,7 +34,7 @@ deps: system-deps venv
 system-deps:
 	@missing=""; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
-	for pair in dockerd:docker.io podman:podman docker-compose:docker-compose catatonit:catatonit busybox:busybox-static newuidmap:uidmap debootstrap:debootstrap; do \
+	for pair in dockerd:docker.io podman:podman docker-compose:docker-compose catatonit:catatonit busybox:busybox-static newuidmap:uidmap debootstrap:debootstrap openssl:openssl; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
