@@ -85,3 +85,10 @@ def test_repository_paths_named_in_the_text_exist(page: Path) -> None:
         if not (REPO / m.group(1).rstrip(".")).exists()
     }
     assert not missing, f"{page.relative_to(REPO)} names paths that do not exist: {missing}"
+
+
+def test_the_readme_leads_to_every_page_of_the_docs() -> None:
+    readme = links(REPO / "README.md")
+    linked = {t.partition("#")[0] for t in readme}
+    pages = {p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md")}
+    assert pages <= linked, f"not linked from README.md: {sorted(pages - linked)}"
