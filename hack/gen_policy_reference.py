@@ -117,6 +117,7 @@ NOTES: dict[tuple[str, str], tuple[str | None, str]] = {
     ("CreateConstraints", "securityOpt"): (None, "securityOpt: [\"apparmor=unconfined\"]"),
     ("CreateConstraints", "runtimes"): (None, "runtimes: [runsc]"),
     ("CreateConstraints", "cgroupParent"): ("Allow `HostConfig.CgroupParent`.", "cgroupParent: false"),
+    ("CreateConstraints", "logDrivers"): (None, "logDrivers: [syslog]"),
     ("ExecConstraints", "privileged"): ("Allow exec create with `Privileged: true`.", "privileged: false"),
     ("ExecConstraints", "users"): (None, "users: [\"1000\", app]"),
     ("Rule", "preset"): ("A named bundle of operations (see docs/presets.md).", "preset: read-only"),

@@ -330,3 +330,15 @@ def test_volume_create_host_paths_refused(opts: dict[str, str]) -> None:
         body = decode_docker_json(json.dumps({"Name": "v", "DriverOpts": opts}).encode())
         facts = RequestFacts("POST", "/volumes/create", matched.op, body=body, engine=engine)
         assert not decide(policy, facts).allow
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_log_drivers_opened_by_the_policy_only(engine: Engine) -> None:
+    syslog = hc(LogConfig={"Type": "syslog", "Config": {"syslog-address": "tcp://10.0.0.1:514"}})
+    assert not create(syslog, engine).allow
+    assert create(syslog, engine, logDrivers=["syslog"]).allow
+    assert create(syslog, engine, logDrivers=["*"]).allow
+    assert not create(syslog, engine, logDrivers=["gelf"]).allow
+    # opening one remote driver does not open the local drivers' host-file options
+    k8s_file = hc(LogConfig={"Type": "k8s-file", "Config": {"path": "/etc/cron.d/x"}})
+    assert not create(k8s_file, engine, logDrivers=["syslog"]).allow

@@ -176,6 +176,14 @@ class CreateConstraints(Model):
         default_factory=list, description="OCI runtimes besides the default."
     )
     cgroupParent: bool = False
+    logDrivers: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Log drivers besides the engine's local ones (json-file, local, journald, none;"
+            " k8s-file on Podman), with any options; `*` any driver. Remote drivers dial"
+            " addresses from the node, and Podman's k8s-file `path` writes a host file."
+        ),
+    )
 
 
 class ExecConstraints(Model):

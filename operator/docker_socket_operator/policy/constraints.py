@@ -100,6 +100,7 @@ class CreateLimits:
     security_opt: frozenset[str] = frozenset()
     runtimes: frozenset[str] = frozenset()
     cgroup_parent: bool = False
+    log_drivers: frozenset[str] = frozenset()
 
     @classmethod
     def from_model(cls, c: CreateConstraints | None) -> CreateLimits:
@@ -123,6 +124,7 @@ class CreateLimits:
             security_opt=frozenset(normalise_security_opt(x) for x in c.securityOpt),
             runtimes=frozenset(c.runtimes),
             cgroup_parent=c.cgroupParent,
+            log_drivers=frozenset(c.logDrivers),
         )
 
     def host_path_allowed(self, path: str) -> bool:
@@ -392,7 +394,9 @@ def _paths_map_reason(value: Any, field: str) -> str | None:
     return None
 
 
-def _log_config_reason(value: Any, prefix: str, dialect: Dialect) -> str | None:
+def _log_config_reason(
+    value: Any, prefix: str, dialect: Dialect, opened: frozenset[str]
+) -> str | None:
     """Podman's k8s-file driver writes to any host file named by the `path` option; syslog and
     friends dial any address (unix sockets included). Only local drivers and options pass."""
     if value is None:
@@ -402,6 +406,8 @@ def _log_config_reason(value: Any, prefix: str, dialect: Dialect) -> str | None:
     driver = value.get("type")
     if driver is not None and not isinstance(driver, str):
         return f"{prefix}LogConfig.Type must be a string"
+    if "*" in opened or (driver is not None and driver in opened):
+        return None  # the policy names this driver: its options are the policy's call too
     if driver is not None and driver not in dialect.log_drivers:
         allowed = ", ".join(repr(d) for d in sorted(dialect.log_drivers))
         return f"{prefix}LogConfig.Type {driver!r} is not allowed on {dialect.label} (allowed: {allowed})"
@@ -416,10 +422,12 @@ def _log_config_reason(value: Any, prefix: str, dialect: Dialect) -> str | None:
     return None
 
 
-def _engine_fields_reason(hc: DockerObject, prefix: str, dialect: Dialect) -> str | None:
+def _engine_fields_reason(
+    hc: DockerObject, prefix: str, dialect: Dialect, limits: CreateLimits
+) -> str | None:
     """HostConfig fields one engine reads as host actions (see engines.py)."""
     bad = _paths_map_reason(hc.get("tmpfs"), f"{prefix}Tmpfs")
-    bad = bad or _log_config_reason(hc.get("logconfig"), prefix, dialect)
+    bad = bad or _log_config_reason(hc.get("logconfig"), prefix, dialect, limits.log_drivers)
     if bad:
         return bad
     if not dialect.container_id_file and _is_set(hc.get("containeridfile")):
@@ -483,7 +491,7 @@ def _host_config_reason(
             bad = _namespace_reason(mode, key, f"{prefix}{name}", limits, dialect)
             if bad:
                 return bad
-    bad = _engine_fields_reason(hc, prefix, dialect)
+    bad = _engine_fields_reason(hc, prefix, dialect, limits)
     if bad:
         return bad
     bad = _capability_reason(hc.get("capadd"), f"{prefix}CapAdd", limits)
