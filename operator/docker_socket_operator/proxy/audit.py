@@ -11,9 +11,11 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
+from docker_socket_operator.policy.asks import audit_facts
+from docker_socket_operator.policy.types import RequestFacts
 from docker_socket_operator.proxy.metrics import Metrics
 
 FLUSH_DELAY = 0.05
@@ -42,8 +44,9 @@ class AuditRecord:
     reason: str = ""
     status: int = 0
     finished: bool = False  # counted and logged; the client has (or is getting) its answer
-    # What the request reached and asked for (policy/asks.py): read by `suggest`.
-    facts: dict[str, Any] = field(default_factory=dict)
+    # What the request reached and asked for, turned into audit fields (policy/asks.py, read
+    # by `suggest`) only when the line is written: most requests are counted, not logged.
+    request: RequestFacts | None = None
 
 
 class AuditLog:
@@ -75,8 +78,9 @@ class AuditLog:
             "reason": rec.reason,
             "status": rec.status,
             "duration_ms": round(duration * 1000, 3),
-            **rec.facts,
         }
+        if rec.request is not None:
+            line.update(audit_facts(rec.request))
         self._buffer.append(json.dumps(line))
         if not self._flush_scheduled:
             self._flush_scheduled = True

@@ -25,7 +25,6 @@ from urllib.parse import quote
 from docker_socket_operator.catalogue.operations import link_parent
 from docker_socket_operator.catalogue.paths import forward_target
 from docker_socket_operator.catalogue.types import Operation
-from docker_socket_operator.policy.asks import audit_facts
 from docker_socket_operator.policy.compile import OWNED_NEVER, CompiledPolicy
 from docker_socket_operator.policy.decide import NOT_VISIBLE, decide
 from docker_socket_operator.policy.filters import (
@@ -373,7 +372,7 @@ class ProxyServer:
         rec = ex.rec
         rec.rule = decision.rule
         rec.reason = decision.reason
-        rec.facts = audit_facts(facts)
+        rec.request = facts
         if not decision.allow:
             keep = await self._keep_after_refusal(ex)
             message = f"blocked by policy: {decision.reason or decision.rule}"
