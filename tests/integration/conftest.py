@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
-from tests.support.operatorproc import NODE_LABELS, install_crds
+from tests.support.operatorproc import NODE_LABELS, Kube, OperatorProcess, install_crds
 
 OPERATOR_NS = "dso-system"
 
@@ -28,3 +28,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
         yield cp
     finally:
         cp.stop()
+
+
+@pytest.fixture(scope="module")
+def kube(cluster: ControlPlane) -> Kube:
+    return Kube(cluster, OPERATOR_NS)
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: ControlPlane) -> Iterator[OperatorProcess]:
+    """The operator as a local process against this module's control plane (a suite that
+    installs it differently, e.g. by Helm, defines its own)."""
+    op = OperatorProcess(cluster.kubeconfig, cluster.workdir, OPERATOR_NS)
+    op.start()
+    try:
+        op.wait_ready()
+        yield op
+    finally:
+        op.stop()

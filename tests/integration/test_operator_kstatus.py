@@ -8,14 +8,13 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.conftest import OPERATOR_NS
-from tests.support.controlplane import ControlPlane, default_bindir
+from tests.support.controlplane import default_bindir
 from tests.support.operatorproc import REPO, Kube, OperatorProcess, condition, policy, wait_for
 
 pytestmark = pytest.mark.kube
@@ -39,17 +38,6 @@ def kstatus_check() -> Path:
             f"tools/kstatus-check did not build (no module download?): {build.stderr[-500:]}"
         )
     return default_bindir() / "kstatus-check"
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: ControlPlane) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster.kubeconfig, cluster.workdir, NS)
-    op.start()
-    try:
-        op.wait_ready()
-        yield op
-    finally:
-        op.stop()
 
 
 def kstatus(binary: Path, obj: dict[str, Any]) -> str:
@@ -120,11 +108,6 @@ def test_kstatus_reads_each_status_as_documented(
     obj = wait_for(written, 60, f"{name}: {shows[0]}={shows[1]}")
     assert kstatus(kstatus_check, obj) == verdict, obj["status"]
     kube.cp.kubectl("delete", "dsp", name)
-
-
-@pytest.fixture(scope="module")
-def kube(cluster: ControlPlane) -> Kube:
-    return Kube(cluster, NS)
 
 
 def test_a_spec_change_not_yet_observed_is_in_progress(kstatus_check: Path) -> None:

@@ -15,29 +15,12 @@ import pytest
 
 from docker_socket_operator.controller.render import render
 from tests.integration.conftest import OPERATOR_NS
-from tests.support.controlplane import ControlPlane
 from tests.support.operatorproc import Kube, OperatorProcess, condition, policy, wait_for
 
 pytestmark = pytest.mark.kube
 
 NS = OPERATOR_NS
 CLIENT = {"namespace": "ci", "podSelector": {"matchLabels": {"app": "runner"}}}
-
-
-@pytest.fixture(scope="module")
-def kube(cluster: ControlPlane) -> Kube:
-    return Kube(cluster, NS)
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: ControlPlane) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster.kubeconfig, cluster.workdir, NS)
-    op.start()
-    try:
-        op.wait_ready()
-        yield op
-    finally:
-        op.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from tests.integration.conftest import OPERATOR_NS
-from tests.support.controlplane import ControlPlane
 from tests.support.daemons import Daemon, docker_cli, have_docker_cli
 from tests.support.operatorproc import (
     Kube,
@@ -36,22 +35,6 @@ EXPECTED_NODES = {
     "compose-shop": {"kwok-node-0", "kwok-node-1"},
     "terminals": {"kwok-node-0", "kwok-node-1", "kwok-node-2"},
 }
-
-
-@pytest.fixture(scope="module")
-def kube(cluster: ControlPlane) -> Kube:
-    return Kube(cluster, NS)
-
-
-@pytest.fixture(scope="module")
-def operator(cluster: ControlPlane) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster.kubeconfig, cluster.workdir, NS)
-    op.start()
-    try:
-        op.wait_ready()
-        yield op
-    finally:
-        op.stop()
 
 
 @pytest.fixture(scope="module")
