@@ -46,6 +46,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from tests.support.processes import spawn_logged, stop_process
+
 __all__ = ["ControlPlane", "ControlPlaneError", "default_bindir", "main"]
 
 DEFAULT_CACHE = "/var/cache/docker-socket-operator"
@@ -440,24 +442,10 @@ class ControlPlane:
         log.write(f"\n==== {time.strftime('%F %T')} starting {name}\n".encode())
         log.flush()
         self._logs[name] = log
-        self._procs[name] = subprocess.Popen(
-            [str(self.bindir / name), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-            start_new_session=True,  # ^C in a terminal reaches us, not the children
-        )
+        self._procs[name] = spawn_logged([str(self.bindir / name), *args], log, self.workdir)
 
     def _terminate(self, name: str, grace: float = 10.0) -> None:
-        proc = self._procs.pop(name, None)
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(self._procs.pop(name, None), grace)
         log = self._logs.pop(name, None)
         if log is not None:
             log.close()

@@ -41,6 +41,7 @@ from tests.support.netns import LoopbackRelay, NetnsError, create_namespace, del
 from tests.support.netns import nsenter as nsenter_prefix
 from tests.support.node_images import PAUSE_IMAGE, NodeImages
 from tests.support.operatorproc import wait_for
+from tests.support.processes import spawn_logged, stop_process
 
 NODE_BINARIES = ("kubelet", "kube-proxy", "kube-router")
 HOST_TOOLS = ("containerd", "ctr", "runc", "nsenter", "ip", "iptables", "ipset", "mount")
@@ -435,24 +436,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     def _spawn(self, name: str, argv: Sequence[str]) -> None:
         log = (self.logdir / f"{name}.log").open("ab")
         self._logs[name] = log
-        self._procs[name] = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-            start_new_session=True,
-        )
+        self._procs[name] = spawn_logged(argv, log, self.workdir)
 
     def _terminate(self, name: str, grace: float = 10.0) -> None:
-        proc = self._procs.pop(name, None)
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(self._procs.pop(name, None), grace)
         log = self._logs.pop(name, None)
         if log is not None:
             log.close()
