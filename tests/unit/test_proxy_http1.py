@@ -45,7 +45,7 @@ def test_plain_get_is_parsed_with_its_fields_in_order() -> None:
         "/v1.41/containers/json?all=1",
         "HTTP/1.1",
     )
-    assert req.fields == [(b"host", b"Host: docker"), (b"x-a", b"X-A: b")]
+    assert req.fields == ((b"host", b"Host: docker"), (b"x-a", b"X-A: b"))
     assert req.keep_alive and not req.has_body and req.content_length is None
 
 

@@ -198,6 +198,13 @@ async def relay_response(
         client.write(head)
         await drain(client)
         return True
+    buffered = up.buffer
+    if resp.framing is Framing.LENGTH and len(buffered) >= resp.content_length:
+        # The whole body came with the head (a ping, an inspect): out in one write.
+        if client.is_closing():
+            raise ConnectionResetError("client went away")
+        client.write(head + up.consume(resp.content_length))
+        return not buffered  # bytes after the body: the daemon is out of step, never reuse it
     relay = BodyRelay(up, resp, head, client.transport)
     relay.start()
     while not relay.finished:

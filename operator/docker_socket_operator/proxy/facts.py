@@ -10,8 +10,24 @@ from docker_socket_operator.catalogue.operations import match_operation
 from docker_socket_operator.catalogue.paths import parse_target
 from docker_socket_operator.catalogue.types import BadTarget
 from docker_socket_operator.policy.body import decode_docker_json
-from docker_socket_operator.policy.types import BadBody, ContainerFacts, Engine, RequestFacts
-from docker_socket_operator.proxy.http1 import HttpError, parse_query
+from docker_socket_operator.policy.compile import CompiledPolicy
+from docker_socket_operator.policy.decide import decide
+from docker_socket_operator.policy.types import (
+    BadBody,
+    ContainerFacts,
+    Decision,
+    Engine,
+    RequestFacts,
+)
+from docker_socket_operator.proxy.http1 import (
+    HttpError,
+    RequestHead,
+    parse_query,
+    parse_request_head,
+)
+
+READINGS_KEPT = 512  # distinct request heads whose reading is kept
+READING_MAX_HEAD = 4096  # longer heads are read every time
 
 
 def request_facts(
@@ -65,3 +81,58 @@ def operation_name(facts: RequestFacts) -> str:
     if facts.op is not None:
         return facts.op.name
     return "libpod" if facts.libpod else "unknown"
+
+
+class Reading:
+    """What one request head's bytes mean: the parsed head, its facts without a body, and, once
+    computed, the decision on those facts under one policy and the head forwarded for them
+    (both pure functions of the facts, kept for a request that sends the same bytes again)."""
+
+    __slots__ = ("decision", "facts", "forward", "policy", "req")
+
+    def __init__(self, req: RequestHead, facts: RequestFacts) -> None:
+        self.req = req
+        self.facts = facts
+        self.policy: object = None  # the policy `decision` was made under
+        self.decision: Decision | None = None
+        self.forward: bytes | None = None  # the upstream head when nothing was rewritten
+
+    def decided(self, policy: CompiledPolicy, facts: RequestFacts) -> Decision:
+        """decide(policy, facts), kept when the facts are this reading's own (no body, no
+        container or object resolved: nothing but the head's bytes went into them)."""
+        if facts is not self.facts:
+            return decide(policy, facts)
+        if self.policy is not policy or self.decision is None:
+            self.decision = decide(policy, facts)
+            self.policy = policy
+        return self.decision
+
+
+class Readings:
+    """The reading of a request head's bytes, kept for the next request that sends the same
+    bytes: a keep-alive client (a discovery poller, a health check) sends the same head again
+    and again, and a reading is a pure function of those bytes and the engine. A head that
+    fails to parse is never kept, and the kept set is bounded (emptied when full)."""
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        self._kept: dict[bytes, Reading] = {}
+
+    def read(self, head: bytes, engine: Engine) -> Reading | tuple[RequestHead, HttpError]:
+        """The head's reading (HttpError raised when the head cannot be parsed), or the parsed
+        head with the HttpError that refuses its target (answered once it is on record)."""
+        kept = self._kept.get(head)
+        if kept is not None and kept.facts.engine == engine:
+            return kept
+        req = parse_request_head(head)
+        try:
+            facts = request_facts(req.method, req.target, engine=engine)
+        except HttpError as e:
+            return req, e
+        reading = Reading(req, facts)
+        if len(head) <= READING_MAX_HEAD:
+            if len(self._kept) >= READINGS_KEPT:
+                self._kept.clear()
+            self._kept[head] = reading
+        return reading

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from http import HTTPStatus
 from urllib.parse import parse_qsl
@@ -105,13 +105,16 @@ def _reason(status: int) -> str:
         return "Status"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class RequestHead:
+    """A parsed request head. Frozen: one parse of a head's bytes may serve every request that
+    sends the same bytes (proxy/facts.py keeps a few)."""
+
     method: str
     target: str
     version: str  # "HTTP/1.1" or "HTTP/1.0"
     # (lower-case name, the raw header line without CRLF) in order, for forwarding verbatim
-    fields: list[tuple[bytes, bytes]] = field(default_factory=list)
+    fields: tuple[tuple[bytes, bytes], ...] = ()
     content_length: int | None = None
     chunked: bool = False
     keep_alive: bool = True
@@ -140,40 +143,44 @@ def parse_request_head(head: bytes) -> RequestHead:
     # CRLF endings, no folding); only a failing head is walked line by line for the reason.
     if first < 0 or not head.endswith(b"\r\n\r\n") or _HEADER_BLOCK.fullmatch(block) is None:
         raise _diagnose(head)
-    req = _parse_request_line(head[:first])
+    method, target, version = _parse_request_line(head[:first])
     lines = block.split(b"\r\n")
     lines.pop()  # the block ends with CRLF
     if len(lines) > MAX_HEADER_LINES:
         raise HttpError(431, "too many header fields")
-    fields = req.fields
+    fields = []
     connection = b""
     seen_host = False
+    content_length: int | None = None
+    chunked = upgrade_tcp = upgrade_websocket = expect_continue = False
+    content_type = ""
+    special = _SPECIAL
     for line in lines:
         name, _, value = line.partition(b":")
         lname = name.lower()
         fields.append((lname, line))
-        if lname not in _SPECIAL:
+        if lname not in special:
             continue
         value = value.strip(b" \t")
         if lname == b"content-length":
-            if req.content_length is not None:
+            if content_length is not None:
                 raise _bad("repeated header Content-Length: send each header once")
             if not value.isdigit() or len(value) > 18:
                 raise _bad("invalid Content-Length")
-            req.content_length = int(value)
+            content_length = int(value)
         elif lname == b"transfer-encoding":
-            if req.chunked:
+            if chunked:
                 raise _bad("repeated header Transfer-Encoding: send each header once")
             if value.lower() != b"chunked":
                 raise _bad("unsupported Transfer-Encoding (only 'chunked')")
-            req.chunked = True
+            chunked = True
         elif lname == b"upgrade":
-            if req.upgrade_tcp or req.upgrade_websocket:
+            if upgrade_tcp or upgrade_websocket:
                 raise _bad("repeated header Upgrade: send each header once")
             if value.lower() == b"websocket":
-                req.upgrade_websocket = True
+                upgrade_websocket = True
             elif value.lower() == b"tcp":
-                req.upgrade_tcp = True
+                upgrade_tcp = True
             else:
                 raise _bad(
                     f"unsupported Upgrade {value.decode('latin-1')!r} (Docker's 'tcp' or 'websocket')"
@@ -187,7 +194,7 @@ def parse_request_head(head: bytes) -> RequestHead:
         elif lname == b"expect":
             if value.lower() != b"100-continue":
                 raise HttpError(417, "unsupported Expect")
-            req.expect_continue = True
+            expect_continue = True
         elif lname == b"host":
             if seen_host:
                 raise _bad("repeated header Host: send each header once")
@@ -197,20 +204,33 @@ def parse_request_head(head: bytes) -> RequestHead:
                 # Go lower-cases and trims with Unicode rules ("İ" becomes "i"): keep to ASCII,
                 # where the proxy's reading of the media type is Go's.
                 raise _bad("non-ASCII Content-Type")
-            req.content_type = value.decode("ascii")
+            content_type = value.decode("ascii")
     if len(fields) > 1 and len({name for name, _ in fields}) != len(fields):
         _check_repeats(fields)
-    if req.chunked and req.content_length is not None:
+    if chunked and content_length is not None:
         raise _bad("both Content-Length and Transfer-Encoding")
-    if req.version == "HTTP/1.0":
-        if req.chunked:
+    keep_alive = True
+    if version == "HTTP/1.0":
+        if chunked:
             raise _bad("Transfer-Encoding in an HTTP/1.0 request")
-        req.keep_alive = False  # 1.0 keep-alive is not worth its ambiguity
+        keep_alive = False  # 1.0 keep-alive is not worth its ambiguity
     elif connection:
-        req.keep_alive = b"close" not in {t.strip() for t in connection.split(b",")}
-    if req.method not in ALLOWED_METHODS:
-        raise HttpError(405, f"method {req.method} is not allowed")
-    return req
+        keep_alive = b"close" not in {t.strip() for t in connection.split(b",")}
+    if method not in ALLOWED_METHODS:
+        raise HttpError(405, f"method {method} is not allowed")
+    return RequestHead(
+        method,
+        target,
+        version,
+        tuple(fields),
+        content_length,
+        chunked,
+        keep_alive,
+        upgrade_tcp,
+        upgrade_websocket,
+        expect_continue,
+        content_type,
+    )
 
 
 def _check_repeats(fields: list[tuple[bytes, bytes]]) -> None:
@@ -244,19 +264,20 @@ def _diagnose(head: bytes) -> HttpError:
     return _bad("malformed request head")
 
 
-def _parse_request_line(line: bytes) -> RequestHead:
+def _parse_request_line(line: bytes) -> tuple[str, str, str]:
+    """Method, target and version of a request line."""
     if line.startswith(b"PRI * HTTP/2"):
         raise _bad("HTTP/2 is not supported")
     m = _REQUEST_LINE.fullmatch(line)
     if m is None:
         raise _bad("malformed request line")
-    major, minor = m.group(3), m.group(4)
+    method, target, major, minor = m.groups()
     if major != b"1" or minor not in (b"0", b"1"):
         raise _bad(f"unsupported protocol HTTP/{major.decode()}.{minor.decode()}")
-    return RequestHead(
-        method=m.group(1).decode("ascii"),
-        target=m.group(2).decode("ascii"),
-        version="HTTP/1.1" if minor == b"1" else "HTTP/1.0",
+    return (
+        method.decode("ascii"),
+        target.decode("ascii"),
+        "HTTP/1.1" if minor == b"1" else "HTTP/1.0",
     )
 
 
@@ -382,16 +403,10 @@ class ResponseHead:
         return b"\r\n".join([lines[0], *kept]) + b"\r\n\r\n"
 
 
-def _header_value(head: bytes, lower: bytes, name: bytes) -> bytes | None:
-    """The value of header `name` (lower-case, with its CRLF and colon: b"\\r\\nname:"), or
-    None; a second occurrence is an error (the daemon never repeats these)."""
-    at = lower.find(name)
-    if at < 0:
-        return None
-    if lower.find(name, at + 1) >= 0:
-        raise UpstreamProtocolError(f"repeated {name[2:-1].decode()} in response")
-    start = at + len(name)
-    return head[start : head.find(b"\r\n", start)].strip(b" \t")
+# The response fields that decide framing, found in one scan of the lower-cased head.
+_FRAMING_FIELDS = re.compile(
+    rb"\r\n(content-length|transfer-encoding|connection|content-type):([^\r]*)"
+)
 
 
 def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
@@ -403,31 +418,50 @@ def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
     ):
         raise UpstreamProtocolError(f"malformed response head {head[:80]!r}")
     status = int(head[9:12])
-    resp = ResponseHead(status=status, raw=head, framing=Framing.CLOSE)
-    lower = head.lower()
     keep_alive = head[7] == 0x31  # HTTP/1.1
-    length = _header_value(head, lower, b"\r\ncontent-length:")
-    coding = _header_value(head, lower, b"\r\ntransfer-encoding:")
-    connection = _header_value(lower, lower, b"\r\nconnection:")
-    ctype = _header_value(head, lower, b"\r\ncontent-type:")
-    if ctype is not None:
-        resp.content_type = ctype.decode("latin-1")
+    length = coding = connection = ctype = None
+    for name, value in _FRAMING_FIELDS.findall(head.lower()):
+        value = value.strip(b" \t")
+        if name == b"content-length":
+            if length is not None:
+                raise UpstreamProtocolError("repeated content-length in response")
+            length = value
+        elif name == b"transfer-encoding":
+            if coding is not None:
+                raise UpstreamProtocolError("repeated transfer-encoding in response")
+            coding = value
+        elif name == b"connection":
+            if connection is not None:
+                raise UpstreamProtocolError("repeated connection in response")
+            connection = value
+        else:
+            if ctype is not None:
+                raise UpstreamProtocolError("repeated content-type in response")
+            ctype = value
+    framing = Framing.CLOSE
+    content_length = 0
     if connection is not None:
         tokens = {t.strip() for t in connection.split(b",")}
         if b"close" in tokens:
             keep_alive = False
         elif b"keep-alive" in tokens:
             keep_alive = True
-    if coding is not None and coding.lower() != b"chunked":
+    if coding is not None and coding != b"chunked":
         raise UpstreamProtocolError("unsupported Transfer-Encoding in response")
     if length is not None and not length.isdigit():
         raise UpstreamProtocolError("invalid Content-Length in response")
     if request_method == "HEAD" or status < 200 or status in (204, 304):
-        resp.framing = Framing.NONE
+        framing = Framing.NONE
     elif coding is not None:
-        resp.framing = Framing.CHUNKED
+        framing = Framing.CHUNKED
     elif length is not None:
-        resp.framing = Framing.LENGTH
-        resp.content_length = int(length)
-    resp.reusable = keep_alive and resp.framing is not Framing.CLOSE and status != 101
-    return resp
+        framing = Framing.LENGTH
+        content_length = int(length)
+    return ResponseHead(
+        status,
+        head,
+        framing,
+        content_length,
+        "" if ctype is None else ctype.decode("latin-1"),
+        keep_alive and framing is not Framing.CLOSE and status != 101,
+    )

@@ -28,55 +28,47 @@ _PARAM = re.compile(r"\{([a-z_]+)\}")
 async def read_request_head(reader: Stream, watch: HeadWatch | None = None) -> bytes | None:
     """Bytes up to and including the blank line (a bare-LF blank line ends it too, so that
     such a request is answered 400 at once rather than waited on). None on EOF before a
-    request begins. With `watch` (armed with the idle timeout of a kept-alive connection),
-    the rest of the head is due within the head timeout of its first line."""
-    try:
-        line = await reader.readuntil(b"\n")
-    except asyncio.IncompleteReadError:
-        return None
-    except asyncio.LimitOverrunError:
-        raise HttpError(431, "request header fields too large") from None
-    if line in (b"\r\n", b"\n"):
-        raise HttpError(400, "malformed request: empty request line")
-    # Usually the whole head came in one read: take it in one step. The head ends at the
-    # first empty line, CRLF or bare LF, exactly where the line-by-line loop below stops.
-    rest = _head_rest(reader)
-    if rest > 0:
-        if len(line) + rest > HEAD_LIMIT:
+    request line is complete. With `watch` (armed with the idle timeout of a kept-alive
+    connection), the rest of the head is due within the head timeout of its first line."""
+    begun = False
+    while True:
+        buf = reader.buffer
+        line_end = buf.find(b"\n")
+        if line_end >= 0:
+            size = head_size(buf, line_end)
+            if size:
+                return reader.consume(size)
+            if watch is not None and not begun:
+                begun = True
+                watch.head_begun(reader)
+        elif len(buf) > HEAD_LIMIT:
             raise HttpError(431, "request header fields too large")
-        return line + reader.consume(rest)
-    if watch is not None:  # only a head that did not come in one piece needs the deadline moved
-        watch.head_begun(reader)
-    parts = [line]
-    total = len(line)
-    try:
-        while True:
-            line = await reader.readuntil(b"\n")
-            total += len(line)
-            if total > HEAD_LIMIT:
-                raise HttpError(431, "request header fields too large")
-            parts.append(line)
-            if line in (b"\r\n", b"\n"):
-                return b"".join(parts)
-    except asyncio.IncompleteReadError:
-        raise HttpError(400, "connection closed inside the request head") from None
-    except asyncio.LimitOverrunError:
-        raise HttpError(431, "request header fields too large") from None
+        try:
+            await reader.wait_more()
+        except asyncio.IncompleteReadError:
+            if line_end < 0:
+                return None
+            raise HttpError(400, "connection closed inside the request head") from None
 
 
-def _head_rest(reader: Stream) -> int:
-    """How many buffered bytes complete the head after its first line (which ended in LF),
-    or 0 when its end is not buffered yet."""
-    buf = reader.buffer
-    if buf[:1] == b"\n":
-        return 1
-    if buf[:2] == b"\r\n":
-        return 2
-    crlf = buf.find(b"\n\r\n")
-    lf = buf.find(b"\n\n")
+def head_size(buf: bytearray, line_end: int) -> int:
+    """The length of the request head at the start of `buf`, whose first line ends (LF) at
+    `line_end`; 0 while its blank line (CRLF or bare LF) is not buffered yet."""
+    if line_end == 0 or (line_end == 1 and buf[0] == 0x0D):
+        raise HttpError(400, "malformed request: empty request line")
+    crlf = buf.find(b"\n\r\n", line_end)
+    lf = buf.find(b"\n\n", line_end)
     if lf >= 0 and (crlf < 0 or lf < crlf):
-        return lf + 2
-    return crlf + 3 if crlf >= 0 else 0
+        size = lf + 2
+    elif crlf >= 0:
+        size = crlf + 3
+    elif len(buf) > HEAD_LIMIT:
+        raise HttpError(431, "request header fields too large")
+    else:
+        return 0
+    if size > HEAD_LIMIT:
+        raise HttpError(431, "request header fields too large")
+    return size
 
 
 def rewrite_path(template: str, params: Mapping[str, str], container_id: str) -> str:

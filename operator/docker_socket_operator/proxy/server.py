@@ -38,7 +38,7 @@ from docker_socket_operator.policy.filters import (
     volume_visible,
 )
 from docker_socket_operator.policy.ownership import forwarded_request
-from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision, RequestFacts
+from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision
 from docker_socket_operator.proxy.audit import AuditLog, AuditRecord, log_event
 from docker_socket_operator.proxy.bodies import (
     discard_request_body,
@@ -48,7 +48,7 @@ from docker_socket_operator.proxy.bodies import (
     relay_response,
     stream_request_body,
 )
-from docker_socket_operator.proxy.facts import operation_name, request_facts, with_body
+from docker_socket_operator.proxy.facts import Reading, Readings, operation_name, with_body
 from docker_socket_operator.proxy.http1 import (
     HEAD_LIMIT,
     Framing,
@@ -58,7 +58,6 @@ from docker_socket_operator.proxy.http1 import (
     UpstreamProtocolError,
     is_form_body,
     json_error,
-    parse_request_head,
 )
 from docker_socket_operator.proxy.limits import ConnectionCounter, Limits
 from docker_socket_operator.proxy.messages import (
@@ -97,6 +96,7 @@ class Exchange:
         "decision",
         "facts",
         "policy",
+        "reading",
         "rec",
         "req",
         "reusable",
@@ -109,12 +109,14 @@ class Exchange:
         req: RequestHead | None,
         policy: CompiledPolicy,
         rec: AuditRecord,
+        reading: Reading | None = None,
     ) -> None:
         self.client = client
         self.req = req
         self.policy = policy
         self.rec = rec
-        self.facts: RequestFacts | None = None
+        self.reading = reading  # what the head's bytes mean (kept for a repeat: proxy/facts.py)
+        self.facts = reading.facts if reading is not None else None
         self.decision: Decision | None = None
         self.body: bytes | None = None  # the request body, when the policy read it
         self.upstream: UpstreamConnection | None = None
@@ -145,6 +147,7 @@ class ProxyServer:
         self.connections = ConnectionCounter(self.limits)
         self.watch = HeadWatch(self.limits.head_timeout, self.limits.tick)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.readings = Readings()
 
     def _client(self) -> ClientStream:
         return ClientStream(HEAD_LIMIT, self.handle_client, self.tasks)
@@ -180,6 +183,7 @@ class ProxyServer:
         metrics.open_connections += 1
         metrics.connections_total += 1
         transport.set_write_buffer_limits(high=CLIENT_WRITE_HIGH)
+        readings, holder, pool = self.readings, self.holder, self.pool
         try:
             first = True
             while True:
@@ -188,15 +192,23 @@ class ProxyServer:
                     head = await self._next_head(client, first)
                     if head is None:
                         break
-                    req = parse_request_head(head)
+                    reading = readings.read(head, pool.engine)
                 except HttpError as e:
                     rec = AuditRecord(name, "", "", started, "malformed", "reject", "", e.message)
-                    self._refuse(Exchange(client, None, self.holder.policy, rec), e)
+                    self._refuse(Exchange(client, None, holder.policy, rec), e)
                     break
                 # Once a request is being served no timer runs on the client: streams (events,
                 # logs follow, attach, exec) are exempt once started.
+                if isinstance(reading, tuple):  # a head that parsed, with a target refused
+                    req, error = reading
+                    rec = AuditRecord(name, req.method, req.target[:2048], time.perf_counter())
+                    self._refuse(Exchange(client, req, holder.policy, rec), error)
+                    break
+                req = reading.req
                 rec = AuditRecord(name, req.method, req.target[:2048], time.perf_counter())
-                if not await self.handle_request(Exchange(client, req, self.holder.policy, rec)):
+                if not await self.handle_request(
+                    Exchange(client, req, holder.policy, rec, reading)
+                ):
                     break
                 first = False
             async with asyncio.timeout(self.limits.body_timeout):
@@ -297,8 +309,8 @@ class ProxyServer:
     # -- deciding ----------------------------------------------------------------------------
 
     async def _serve(self, ex: Exchange) -> bool:
-        req, policy = ex.head, ex.policy
-        facts = request_facts(req.method, req.target, engine=self.pool.engine)
+        req, policy, facts = ex.head, ex.policy, ex.facts
+        assert facts is not None
         if req.has_body and is_form_body(req.content_type):
             raise HttpError(400, "form-encoded bodies are not accepted")
         op = facts.op
@@ -359,7 +371,8 @@ class ProxyServer:
         ex.facts = facts
 
         try:
-            decision = decide(policy, facts)
+            reading = ex.reading
+            decision = decide(policy, facts) if reading is None else reading.decided(policy, facts)
         except BadBody as e:
             raise HttpError(400, f"invalid request body: {e}") from None
         if missing_hidden and decision.allow:
@@ -526,9 +539,24 @@ class ProxyServer:
         assert facts is not None and facts.target is not None
         op = facts.op
         hijack = op is not None and op.hijack
-        head = upstream_request_head(
-            req, facts.target, api_path, None if body is None else len(body), hijack
-        )
+        reading = ex.reading
+        if (
+            reading is not None
+            and api_path is None
+            and body is None
+            and reading.facts.target is facts.target
+        ):
+            # Nothing rewritten (the reading's own target, no body read): the head forwarded is
+            # a function of the head received, kept with its reading.
+            head = reading.forward
+            if head is None:
+                head = reading.forward = upstream_request_head(
+                    req, facts.target, None, None, hijack
+                )
+        else:
+            head = upstream_request_head(
+                req, facts.target, api_path, None if body is None else len(body), hijack
+            )
         streamed = body is None and req.has_body
         client = ex.client
         timeout = self.limits.body_timeout

@@ -144,7 +144,7 @@ class Stream(asyncio.Protocol):
             if len(buf) > self.limit:
                 raise asyncio.LimitOverrunError("separator not found within the limit", len(buf))
             start = max(0, len(buf) + 1 - len(separator))
-            await self._wait_more()
+            await self.wait_more()
 
     async def readexactly(self, n: int) -> bytes:
         buf = self.buffer
@@ -153,18 +153,19 @@ class Stream(asyncio.Protocol):
                 partial = bytes(buf)
                 buf.clear()
                 raise asyncio.IncompleteReadError(partial, n)
-            await self._wait_more()
+            await self.wait_more()
         return self.consume(n)
 
     async def read(self, n: int = -1) -> bytes:
         """Up to `n` bytes (all buffered ones when n < 0); b"" at EOF."""
         if not self.buffer and not self._eof:
-            await self._wait_more()
+            await self.wait_more()
         if self._error is not None and not self.buffer:
             raise self._error
         return self.consume(len(self.buffer) if n < 0 else n)
 
-    async def _wait_more(self) -> None:
+    async def wait_more(self) -> None:
+        """Until more bytes arrive; the connection's error, or IncompleteReadError at EOF."""
         if self._error is not None:
             raise self._error
         if self._eof:

@@ -194,13 +194,21 @@ class UpstreamConnection(Stream):
     async def read_head(self, request_method: str) -> ResponseHead:
         """The next response head; 1xx interim responses other than 101 are skipped."""
         while True:
-            try:
-                head = await self.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError as e:
-                raise ConnectionResetError("daemon closed the connection before responding") from e
-            except asyncio.LimitOverrunError as e:
-                raise UpstreamProtocolError("response head too large") from e
-            resp = parse_response_head(head, request_method)
+            buf = self.buffer
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > RESPONSE_HEAD_LIMIT:
+                    raise UpstreamProtocolError("response head too large")
+                try:
+                    await self.wait_more()
+                except asyncio.IncompleteReadError as e:
+                    raise ConnectionResetError(
+                        "daemon closed the connection before responding"
+                    ) from e
+                continue
+            if end + 4 > RESPONSE_HEAD_LIMIT:
+                raise UpstreamProtocolError("response head too large")
+            resp = parse_response_head(self.consume(end + 4), request_method)
             if 100 <= resp.status < 200 and resp.status != 101:
                 continue
             return resp
