@@ -14,6 +14,7 @@ from docker_socket_operator.proxy.chunked import (
 from docker_socket_operator.proxy.http1 import (
     Framing,
     HttpError,
+    ResponseHead,
     UpstreamProtocolError,
     is_form_body,
     json_error,
@@ -435,3 +436,20 @@ def test_websocket_upgrade_is_parsed_for_the_server_to_place() -> None:
         head("GET /containers/x/attach/ws HTTP/1.1", "Connection: Upgrade", "Upgrade: WebSocket")
     )
     assert req.upgrade_websocket and not req.upgrade_tcp
+
+
+def test_rebuilt_head_drops_framing_lines_in_any_case() -> None:
+    raw = head(
+        "HTTP/1.1 200 OK",
+        "TRANSFER-ENCODING: chunked",
+        "X-Content-Length: 3",
+        "content-length : 9",
+        "Api-Version: 1.41",
+    )
+    r = parse_response_head(raw.replace(b"content-length : 9\r\n", b""), "GET")
+    assert r.rebuilt(7) == head(
+        "HTTP/1.1 200 OK", "X-Content-Length: 3", "Api-Version: 1.41", "Content-Length: 7"
+    )
+    assert ResponseHead(200, raw, Framing.CLOSE).rebuilt(2) == head(
+        "HTTP/1.1 200 OK", "X-Content-Length: 3", "Api-Version: 1.41", "Content-Length: 2"
+    )

@@ -3,7 +3,6 @@ shared by the proxy and `check` so that both decide on exactly the same facts (p
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from docker_socket_operator.catalogue.operations import match_operation
@@ -63,7 +62,7 @@ def request_facts(
 def with_body(facts: RequestFacts, body: bytes) -> RequestFacts:
     """The same request with its body read (the proxy reads one only when the policy needs it,
     which it knows once the operation is)."""
-    return replace(facts, body=decode_body(body))
+    return facts.but(body=decode_body(body))
 
 
 def decode_body(raw: bytes) -> Any:

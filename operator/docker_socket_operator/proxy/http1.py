@@ -376,7 +376,7 @@ class UpstreamProtocolError(Exception):
     """The daemon's response could not be framed: the proxy answers 502 and drops both ends."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ResponseHead:
     status: int
     raw: bytes  # the whole head as received, relayed verbatim when the body is not rewritten
@@ -393,14 +393,14 @@ class ResponseHead:
 
     def rebuilt(self, content_length: int) -> bytes:
         """The head with its framing replaced by a Content-Length (for rewritten bodies)."""
-        lines = self.raw[:-4].split(b"\r\n")
-        kept = [
-            ln
-            for ln in lines[1:]
-            if ln.split(b":", 1)[0].strip().lower() not in (b"content-length", b"transfer-encoding")
-        ]
-        kept.append(b"Content-Length: %d" % content_length)
-        return b"\r\n".join([lines[0], *kept]) + b"\r\n\r\n"
+        kept = _FRAMING_LINE.sub(b"", self.raw[:-2])
+        return kept + b"Content-Length: %d\r\n\r\n" % content_length
+
+
+# A Content-Length or Transfer-Encoding line of a head (names in any case, as Go reads them).
+_FRAMING_LINE = re.compile(
+    rb"(?<=\r\n)[ \t]*(?i:content-length|transfer-encoding)[ \t]*:[^\r]*\r\n"
+)
 
 
 # The response fields that decide framing, found in one scan of the lower-cased head.
@@ -409,9 +409,27 @@ _FRAMING_FIELDS = re.compile(
 )
 
 
+RESPONSE_READINGS_KEPT = 256
+_response_readings: dict[tuple[bytes, bool], ResponseHead] = {}
+
+
 def parse_response_head(head: bytes, request_method: str) -> ResponseHead:
     """Parse the daemon's response head (ending in CRLF CRLF) and work out its body framing.
-    The daemon is trusted to be well-formed, but what decides framing is checked strictly."""
+    The daemon is trusted to be well-formed, but what decides framing is checked strictly.
+    A parse is kept for the same bytes (the daemon repeats its heads but for the Date line);
+    ResponseHead is frozen, so a kept one is shared."""
+    key = (head, request_method == "HEAD")
+    resp = _response_readings.get(key)
+    if resp is None:
+        resp = _parse_response_head(head, request_method)
+        if len(_response_readings) >= RESPONSE_READINGS_KEPT:
+            _response_readings.clear()
+        if len(head) <= 4096:
+            _response_readings[key] = resp
+    return resp
+
+
+def _parse_response_head(head: bytes, request_method: str) -> ResponseHead:
     if (
         head.count(b"\n") != head.count(b"\r\n")
         or _STATUS_LINE.fullmatch(head, 0, head.find(b"\r\n")) is None

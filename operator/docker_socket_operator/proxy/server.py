@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -338,7 +337,7 @@ class ProxyServer:
                 assert facts.target is not None
                 own = forward_target(facts.target)
             resolved = await self._resolve_container(
-                op, parent or facts.params.get("id", ""), ex, own
+                policy, op, parent or facts.params.get("id", ""), ex, own
             )
             if isinstance(resolved, tuple):
                 if resolved[0].status != 404 or policy.visibility is None:
@@ -347,7 +346,7 @@ class ProxyServer:
                 # daemon's 404 would tell a client which names exist outside its view.
                 missing_hidden = True
             else:
-                facts = replace(facts, container=resolved)
+                facts = facts.but(container=resolved)
                 # dockerd finds a link by its name only: a link removal goes on by name.
                 if op.target == "container" and parent is None:
                     api_path = rewrite_path(op.template, facts.params, resolved.id)
@@ -355,19 +354,19 @@ class ProxyServer:
             found = await self._resolve_object(op, facts.params)
             if isinstance(found, tuple):
                 return await self._answer_unforwarded(ex, found)
-            facts = replace(facts, object_labels=found.labels)
+            facts = facts.but(object_labels=found.labels)
             member = facts.body.get("container") if isinstance(facts.body, dict) else None
             if op.name in OWNED_NEVER and isinstance(member, str) and member:
-                who = await self._resolve_container(op, member)
+                who = await self._resolve_container(policy, op, member)
                 if isinstance(who, tuple):
                     return await self._answer_unforwarded(ex, who)
-                facts = replace(facts, container=who)
+                facts = facts.but(container=who)
             if op.target == "network":  # acted on by the ID decided on, as containers are
                 api_path = rewrite_path(op.template, facts.params, found.id)
         if facts.body is not None:
             engine = await self.pool.current_engine()
             if engine != facts.engine:
-                facts = replace(facts, engine=engine)
+                facts = facts.but(engine=engine)
         ex.facts = facts
 
         try:
@@ -406,7 +405,7 @@ class ProxyServer:
                 )
             except BadBody as e:
                 raise HttpError(400, f"invalid request: {e}") from None
-            ex.facts = replace(facts, target=target)
+            ex.facts = facts.but(target=target)
             ex.body = body if body is not None else ex.body
         return await self._forward(ex, api_path)
 
@@ -429,7 +428,12 @@ class ProxyServer:
         )
 
     async def _resolve_container(
-        self, op: Operation, ref: str, ex: Exchange | None = None, own: str | None = None
+        self,
+        policy: CompiledPolicy,
+        op: Operation,
+        ref: str,
+        ex: Exchange | None = None,
+        own: str | None = None,
     ) -> Resolved:
         """The container a request is about, by inspecting it upstream (an exec ID is mapped
         to its container first); the daemon's own non-200 answer is returned as is. A ref
@@ -448,7 +452,8 @@ class ProxyServer:
         if own is not None and ex is not None:
             ex.answer = (resp, raw, doc)
         try:
-            return container_facts_from_inspect(doc)
+            # Host power is what audit mode's floor asks about; no other check reads it.
+            return container_facts_from_inspect(doc, host_power=policy.mode == "audit")
         except BadBody as e:
             raise UpstreamProtocolError(f"unexpected container inspect answer: {e}") from None
 
@@ -484,7 +489,7 @@ class ProxyServer:
             return None
         if op.name == "containers.create":
             for ref in create_container_refs(body):
-                found = await self._resolve_container(op, ref)
+                found = await self._resolve_container(policy, op, ref)
                 if isinstance(found, tuple) or not policy.container_visible(found):
                     return HttpError(403, f"blocked by policy: {NOT_VISIBLE} ({ref!r})")
             names = create_volume_names(body)

@@ -126,9 +126,14 @@ class Stream(asyncio.Protocol):
     def consume(self, n: int) -> bytes:
         """The first `n` buffered bytes, which the caller knows are there."""
         buf = self.buffer
-        data = bytes(buf[:n])
-        del buf[:n]
-        self._resume()
+        if n == len(buf):
+            data = bytes(buf)
+            buf.clear()
+        else:
+            data = bytes(buf[:n])
+            del buf[:n]
+        if self._reading_paused:
+            self._resume()
         return data
 
     async def readuntil(self, separator: bytes = b"\n") -> bytes:
