@@ -46,6 +46,7 @@ from docker_socket_operator.proxy.bodies import (
     relay_events_filtered,
     relay_response,
     stream_request_body,
+    write_whole,
 )
 from docker_socket_operator.proxy.facts import Reading, Readings, operation_name, with_body
 from docker_socket_operator.proxy.http1 import (
@@ -245,7 +246,7 @@ class ProxyServer:
     # -- the one way an exchange ends --------------------------------------------------------
 
     def _finish(self, ex: Exchange, status: int, decision: str = "", reason: str = "") -> None:
-        """Count and log the exchange, just before its answer goes out."""
+        """Count and log the exchange, as its answer goes out."""
         rec = ex.rec
         rec.status = status
         if decision:
@@ -257,8 +258,8 @@ class ProxyServer:
     def _answer(
         self, ex: Exchange, status: int, data: bytes, decision: str = "", reason: str = ""
     ) -> None:
-        self._finish(ex, status, decision, reason)
         ex.client.write(data)
+        self._finish(ex, status, decision, reason)
 
     def _refuse(self, ex: Exchange, e: HttpError, decision: str = "reject") -> None:
         self._answer(
@@ -622,7 +623,10 @@ class ProxyServer:
             self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
             clean = True
         else:
-            self._finish(ex, resp.status)
-            clean = await relay_response(conn, resp, resp.raw, client)
+            whole = write_whole(conn, resp, client)
+            self._finish(ex, resp.status)  # after a whole answer's write: off its path
+            clean = (
+                whole if whole is not None else await relay_response(conn, resp, resp.raw, client)
+            )
         ex.reusable = clean and resp.reusable and req.version == "HTTP/1.1"
         return req.keep_alive and resp.reusable
