@@ -71,6 +71,7 @@ from docker_socket_operator.proxy.metrics import Metrics
 from docker_socket_operator.proxy.reload import PolicyHolder
 from docker_socket_operator.proxy.stream import ClientStream
 from docker_socket_operator.proxy.upstream import (
+    AnswerRelay,
     UpstreamConnection,
     UpstreamPool,
     UpstreamUnavailable,
@@ -567,16 +568,23 @@ class ProxyServer:
         client = ex.client
         timeout = self.limits.body_timeout
 
+        relay = AnswerRelay(client.transport, req.method, lambda resp: self._as_is(ex, resp))
+
         async def send(conn: UpstreamConnection) -> ResponseHead:
             conn.write(head if body is None else head + body)
             if streamed:
                 if req.expect_continue:
                     client.write(CONTINUE)
                 await stream_request_body(client, req, conn, timeout)
-            return await conn.read_head(req.method)
+            return await conn.read_head(req.method, relay)
 
         ex.upstream, resp = await self.pool.request(send, replayable=not streamed)
-        return await self._respond(ex, resp)
+        if relay.resp is None:
+            return await self._respond(ex, resp)
+        # Sent as it arrived (an as-is answer that came whole): only counted and logged here.
+        self._finish(ex, resp.status)
+        ex.reusable = relay.clean and resp.reusable and req.version == "HTTP/1.1"
+        return req.keep_alive and resp.reusable
 
     async def _filtered(self, ex: Exchange, resp: ResponseHead, doc: Any) -> bytes | None:
         """A GET's 200 answer as its operation's filter (policy/filters.py) rewrites it for
@@ -591,42 +599,63 @@ class ProxyServer:
         containers = await self._containers() if needs else []
         return json_bytes(answer_filter.rewrite(policy, doc, containers))
 
+    def _as_is(self, ex: Exchange, resp: ResponseHead) -> bool:
+        """Whether the daemon's answer goes to the client unchanged: not a switch of protocols,
+        not rewritten by its operation's filter, not an events stream filtered for the
+        client, not an error text that visibility may withhold."""
+        status, policy, method = resp.status, ex.policy, ex.head.method
+        op = ex.facts.op if ex.facts is not None else None
+        if status == 101:
+            return False
+        if op is None:
+            return not (status >= 400 and policy.visibility is not None and method != "HEAD")
+        if op.hijack and status == 200 and resp.raw_stream and resp.framing is Framing.CLOSE:
+            return False
+        if status == 200 and method == "GET":
+            answer_filter = ANSWER_FILTERS.get(op.name)
+            if answer_filter is not None and answer_filter.applies(policy):
+                return False
+            if op.name == "system.events" and policy.filters_containers:
+                return False
+        return not (status >= 400 and policy.visibility is not None and method != "HEAD")
+
     async def _respond(self, ex: Exchange, resp: ResponseHead) -> bool:
         req, policy, client, conn = ex.head, ex.policy, ex.client, ex.upstream
         assert conn is not None and ex.facts is not None
         op = ex.facts.op
         name = op.name if op is not None else ""
-        hijack = op is not None and op.hijack
-        if resp.status == 101 or (
-            hijack and resp.status == 200 and resp.raw_stream and resp.framing is Framing.CLOSE
-        ):
-            if not hijack:
-                raise UpstreamProtocolError("daemon switched protocols on a non-hijack operation")
-            self._answer(ex, resp.status, resp.raw)
-            await pipe_hijacked(client, conn)
-            return False
-        filtered = resp.status == 200 and req.method == "GET"
-        answer_filter = ANSWER_FILTERS.get(name) if filtered else None
-        if answer_filter is not None and answer_filter.applies(policy):
-            doc = decode_json(await conn.read_body(resp, FILTER_LIMIT))
-            out = await self._filtered(ex, resp, doc)
-            assert out is not None
-            self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
-            clean = True
-        elif filtered and name == "system.events" and policy.filters_containers:
-            visible = EventVisibility(policy, await self._containers())
-            self._finish(ex, resp.status)
-            clean = await relay_events_filtered(conn, resp, client, visible)
-        elif resp.status >= 400 and policy.visibility is not None and req.method != "HEAD":
-            own_id = ex.facts.container.id if ex.facts.container is not None else ""
-            out = self._withheld(ex, await conn.read_body(resp, FILTER_LIMIT), own_id)
-            self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
-            clean = True
-        else:
+        if self._as_is(ex, resp):
             whole = write_whole(conn, resp, client)
             self._finish(ex, resp.status)  # after a whole answer's write: off its path
             clean = (
                 whole if whole is not None else await relay_response(conn, resp, resp.raw, client)
             )
+        elif resp.status == 101 or (
+            op is not None
+            and op.hijack
+            and resp.status == 200
+            and resp.raw_stream
+            and resp.framing is Framing.CLOSE
+        ):
+            if op is None or not op.hijack:
+                raise UpstreamProtocolError("daemon switched protocols on a non-hijack operation")
+            self._answer(ex, resp.status, resp.raw)
+            await pipe_hijacked(client, conn)
+            return False
+        elif resp.status == 200 and req.method == "GET" and name != "system.events":
+            doc = decode_json(await conn.read_body(resp, FILTER_LIMIT))
+            out = await self._filtered(ex, resp, doc)
+            assert out is not None
+            self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
+            clean = True
+        elif resp.status == 200 and req.method == "GET":
+            visible = EventVisibility(policy, await self._containers())
+            self._finish(ex, resp.status)
+            clean = await relay_events_filtered(conn, resp, client, visible)
+        else:  # an error text under visibility
+            own_id = ex.facts.container.id if ex.facts.container is not None else ""
+            out = self._withheld(ex, await conn.read_body(resp, FILTER_LIMIT), own_id)
+            self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
+            clean = True
         ex.reusable = clean and resp.reusable and req.version == "HTTP/1.1"
         return req.keep_alive and resp.reusable

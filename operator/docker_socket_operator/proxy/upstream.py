@@ -184,27 +184,80 @@ class BodyRelay:
             self._waiter = None
 
 
+class AnswerRelay:
+    """Sends an answer to the client from the daemon connection's data callback, as soon as it
+    is whole (head and a Content-Length body), when `as_is` says the client gets the daemon's
+    bytes unchanged: the waiting coroutine then only counts and logs it. Any other answer
+    (filtered, withheld, a stream, a switch of protocols) is left to that coroutine."""
+
+    __slots__ = ("as_is", "clean", "client", "method", "resp")
+
+    def __init__(
+        self, client: asyncio.WriteTransport, method: str, as_is: Callable[[ResponseHead], bool]
+    ) -> None:
+        self.client = client
+        self.method = method
+        self.as_is = as_is
+        self.resp: ResponseHead | None = None  # the answer sent
+        self.clean = False  # nothing followed its body on the daemon connection
+
+    def offer(self, conn: UpstreamConnection) -> None:
+        buf = conn.buffer
+        end = buf.find(b"\r\n\r\n")
+        if end < 0 or end + 4 > RESPONSE_HEAD_LIMIT or self.client.is_closing():
+            return
+        try:
+            resp = parse_response_head(bytes(buf[: end + 4]), self.method)
+        except UpstreamProtocolError:
+            return  # the coroutine reads it again and fails it
+        whole = end + 4 + resp.content_length
+        if resp.framing is not Framing.LENGTH or len(buf) < whole or not self.as_is(resp):
+            return
+        self.client.write(conn.consume(whole))
+        self.resp = resp
+        self.clean = not buf
+
+
 class UpstreamConnection(Stream):
     """One connection to the daemon."""
+
+    # While a coroutine waits for a response head: relays a whole as-is answer at once.
+    relay: AnswerRelay | None = None
 
     @property
     def usable(self) -> bool:
         return not self.transport.is_closing() and not self.at_eof()
 
-    async def read_head(self, request_method: str) -> ResponseHead:
-        """The next response head; 1xx interim responses other than 101 are skipped."""
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        relay = self.relay
+        if relay is not None:
+            self.relay = None
+            relay.offer(self)
+
+    async def read_head(
+        self, request_method: str, relay: AnswerRelay | None = None
+    ) -> ResponseHead:
+        """The next response head; 1xx interim responses other than 101 are skipped. With
+        `relay`, an answer that arrives whole is sent to the client as it arrives: then
+        `relay.resp` is that answer, already consumed."""
         while True:
             buf = self.buffer
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > RESPONSE_HEAD_LIMIT:
                     raise UpstreamProtocolError("response head too large")
+                self.relay = relay
                 try:
                     await self.wait_more()
                 except asyncio.IncompleteReadError as e:
                     raise ConnectionResetError(
                         "daemon closed the connection before responding"
                     ) from e
+                finally:
+                    self.relay = None
+                if relay is not None and relay.resp is not None:
+                    return relay.resp
                 continue
             if end + 4 > RESPONSE_HEAD_LIMIT:
                 raise UpstreamProtocolError("response head too large")
