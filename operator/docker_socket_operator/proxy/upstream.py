@@ -229,11 +229,16 @@ class UpstreamConnection(Stream):
         return not self.transport.is_closing() and not self.at_eof()
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
         relay = self.relay
-        if relay is not None:
+        if relay is not None and self.sink is None:
+            # The answer goes out before the waiting coroutine is woken: its wake-up is
+            # bookkeeping, off the answer's path.
             self.relay = None
+            self.buffer += data
             relay.offer(self)
+            self._wake()
+            return
+        super().data_received(data)
 
     async def read_head(
         self, request_method: str, relay: AnswerRelay | None = None
