@@ -31,11 +31,14 @@ async def read_request_head(reader: Stream, watch: HeadWatch | None = None) -> b
     request line is complete. With `watch` (armed with the idle timeout of a kept-alive
     connection), the rest of the head is due within the head timeout of its first line."""
     begun = False
+    line_end = -1
+    scanned = 0  # bytes already searched: a head sent in small pieces is scanned once
     while True:
         buf = reader.buffer
-        line_end = buf.find(b"\n")
+        if line_end < 0:
+            line_end = buf.find(b"\n", scanned)
         if line_end >= 0:
-            size = head_size(buf, line_end)
+            size = head_size(buf, line_end, max(line_end, scanned - 2))
             if size:
                 return reader.consume(size)
             if watch is not None and not begun:
@@ -43,6 +46,7 @@ async def read_request_head(reader: Stream, watch: HeadWatch | None = None) -> b
                 watch.head_begun(reader)
         elif len(buf) > HEAD_LIMIT:
             raise HttpError(431, "request header fields too large")
+        scanned = len(buf)
         try:
             await reader.wait_more()
         except asyncio.IncompleteReadError:
@@ -51,13 +55,14 @@ async def read_request_head(reader: Stream, watch: HeadWatch | None = None) -> b
             raise HttpError(400, "connection closed inside the request head") from None
 
 
-def head_size(buf: bytearray, line_end: int) -> int:
+def head_size(buf: bytearray, line_end: int, start: int) -> int:
     """The length of the request head at the start of `buf`, whose first line ends (LF) at
-    `line_end`; 0 while its blank line (CRLF or bare LF) is not buffered yet."""
+    `line_end`; 0 while its blank line (CRLF or bare LF) is not buffered yet. The blank line
+    is looked for from `start` (before it, `buf` was searched already)."""
     if line_end == 0 or (line_end == 1 and buf[0] == 0x0D):
         raise HttpError(400, "malformed request: empty request line")
-    crlf = buf.find(b"\n\r\n", line_end)
-    lf = buf.find(b"\n\n", line_end)
+    crlf = buf.find(b"\n\r\n", start)
+    lf = buf.find(b"\n\n", start)
     if lf >= 0 and (crlf < 0 or lf < crlf):
         size = lf + 2
     elif crlf >= 0:
