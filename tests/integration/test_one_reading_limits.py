@@ -6,14 +6,17 @@ spelling only one daemon folds, a form body dockerd merges into the query, a rep
 Each is refused with 400 and the container keeps its name on the daemon.
 
 Slow clients: half-sent heads get 408 and are closed, their descriptors come back, a flood
-from one address does not lock out another, the connection caps answer 503, and streams stay
-open past every timeout once started.
+from one address does not lock out another, the connection caps answer 503, streams stay
+open past every timeout once started, and a client that sends on without reading its answers
+is not read further (then closed after the body timeout if it never reads).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -184,11 +187,13 @@ def test_a_plain_rename_in_scope_still_works(
 HALF_HEAD = b"GET /_ping HTTP/1.1\r\nHost: docker\r\nX-Slow: "
 
 
-def _proxy(daemon: Daemon, tmp_path: Path, *args: str) -> Iterator[ProxyProcess]:
+def _proxy(
+    daemon: Daemon, tmp_path: Path, *args: str, audit: str = "all"
+) -> Iterator[ProxyProcess]:
     p = ProxyProcess(
         daemon.socket_path,
         tmp_path / "proxy",
-        policy=policy_document(RULES, audit="all"),
+        policy=policy_document(RULES, audit=audit),
         extra_args=list(args),
     )
     with p:
@@ -350,3 +355,99 @@ def test_streams_outlive_every_timeout(daemon: Daemon, quick_proxy: ProxyProcess
             assert cid.encode() in events.buf and not events.closed_by_peer
         finally:
             daemon.remove(cid)
+
+
+# -- a client that sends on without reading its answers -----------------------------------------
+
+UNREAD = 100_000  # pipelined requests, far more answers than the proxy's buffers hold
+DENIED = request_bytes("GET", "/no/such/route")
+ANSWER_LINE = b"HTTP/1.1 403 Forbidden\r\n"
+
+
+def _metric(p: ProxyProcess, line_start: str) -> int:
+    status, body = p.get("/metrics", base=p.metrics_url)
+    assert status == 200
+    for line in body.decode().splitlines():
+        if line.startswith(line_start):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
+def _answered(p: ProxyProcess) -> int:
+    return _metric(p, 'docker_socket_proxy_requests_total{operation="unknown",decision="deny"}')
+
+
+def _pipeline_without_reading(p: ProxyProcess) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the client's window stays small
+    s.connect(p.addr)
+
+    def send() -> None:
+        with contextlib.suppress(OSError):
+            s.sendall(DENIED * UNREAD)
+
+    threading.Thread(target=send, daemon=True).start()
+    return s
+
+
+def _until_answers_stop(p: ProxyProcess) -> int:
+    seen: list[int] = []
+
+    def stopped() -> bool:
+        seen.append(_answered(p))
+        return len(seen) >= 3 and seen[-1] > 0 and seen[-1] == seen[-2] == seen[-3]
+
+    wait_for(stopped, 120, "the proxy to stop answering a client that does not read")
+    return seen[-1]
+
+
+def _count_answers(s: socket.socket, want: int) -> int:
+    """Answers read until `want` came or the proxy closed."""
+    count, tail = 0, b""
+    s.settimeout(60)
+    while count < want:
+        try:
+            data = s.recv(1 << 20)
+        except ConnectionResetError:  # closed with requests of ours still unread
+            break
+        if not data:
+            break
+        chunk = tail + data
+        count += chunk.count(ANSWER_LINE)
+        tail = chunk[-(len(ANSWER_LINE) - 1) :]
+    return count
+
+
+@pytest.fixture
+def unread_proxy(daemon: Daemon, tmp_path: Path) -> Iterator[ProxyProcess]:
+    yield from _proxy(daemon, tmp_path, audit="none")
+
+
+@pytest.fixture
+def impatient_proxy(daemon: Daemon, tmp_path: Path) -> Iterator[ProxyProcess]:
+    yield from _proxy(daemon, tmp_path, "--body-timeout", "4", audit="none")
+
+
+def test_a_client_that_does_not_read_is_not_read_further_then_served(
+    unread_proxy: ProxyProcess,
+) -> None:
+    with _pipeline_without_reading(unread_proxy) as s:
+        stalled_at = _until_answers_stop(unread_proxy)
+        # Its answers would otherwise pile up in the proxy's memory without end.
+        assert stalled_at < UNREAD // 2
+        # Once it reads, it gets every answer, and the proxy goes on reading its requests.
+        assert _count_answers(s, UNREAD) == UNREAD
+
+
+def test_a_client_that_never_reads_is_closed_after_the_body_timeout(
+    impatient_proxy: ProxyProcess,
+) -> None:
+    with _pipeline_without_reading(impatient_proxy) as s:
+        stalled_at = _until_answers_stop(impatient_proxy)
+        assert stalled_at < UNREAD // 2
+        wait_for(
+            lambda: _metric(impatient_proxy, "docker_socket_proxy_open_connections ") == 0,
+            60,
+            "the proxy to close a client that does not read",
+        )
+        assert _count_answers(s, UNREAD) < UNREAD

@@ -211,6 +211,12 @@ class ProxyServer:
                     Exchange(client, req, holder.policy, rec, reading)
                 ):
                     break
+                if client.writing_paused:
+                    # A client that sends on without reading its answers is not read further
+                    # until it catches up (its answers would pile up here), nor waited for
+                    # longer than a body.
+                    async with asyncio.timeout(self.limits.body_timeout):
+                        await client.drain()
                 first = False
             async with asyncio.timeout(self.limits.body_timeout):
                 await client.drain()

@@ -200,6 +200,11 @@ class Stream(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         self.transport.write(data)
 
+    @property
+    def writing_paused(self) -> bool:
+        """More than the high-water mark waits in the transport for the peer to read it."""
+        return self._writing_paused
+
     async def drain(self) -> None:
         """Until the transport's write buffer is below its high-water mark."""
         if self._lost:
