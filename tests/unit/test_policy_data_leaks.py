@@ -18,6 +18,7 @@ from docker_socket_operator.policy.filters import (
     create_container_refs,
     create_volume_names,
     error_names_hidden,
+    owned_objects,
     volume_visible,
 )
 from docker_socket_operator.policy.psargs import top_args_reason
@@ -210,3 +211,44 @@ def test_image_inspect_hides_its_source_container_and_env() -> None:
     mine = ANSWER_FILTERS["images.inspect"].rewrite(VISIBLE_POLICY, {"Container": SEEN}, CONTAINERS)
     assert mine["Container"] == SEEN
     assert ANSWER_FILTERS["images.inspect"].rewrite(VISIBLE_POLICY, [], CONTAINERS) == []
+
+
+def test_under_an_owned_events_rule_network_and_volume_events_are_the_owned_ones() -> None:
+    policy = compiled(
+        {
+            "ownership": {"owner": "ci"},
+            "rules": [{"allow": ["system.events"], "owned": True}],
+        }
+    )
+    mine = {"dockersocket.io/owner": "ci"}
+    owned = owned_objects(
+        "ci",
+        [
+            {"Id": "1" * 64, "Name": "ci-net", "Labels": mine},
+            {"Id": "2" * 64, "Name": "other-net", "Labels": {"dockersocket.io/owner": "web"}},
+            {"Id": "3" * 64, "Name": "bridge", "Labels": {}},
+        ],
+        {
+            "Volumes": [
+                {"Name": "ci-vol", "Labels": mine},
+                {"Name": "other-vol", "Labels": None},
+            ],
+            "Warnings": None,
+        },
+    )
+    assert owned.networks == {"1" * 64, "ci-net"} and owned.volumes == {"ci-vol"}
+    visible = EventVisibility(policy, [], owned)
+
+    def ev(kind: str, actor: str, **attrs: str) -> dict[str, Any]:
+        return {"Type": kind, "Action": "create", "Actor": {"ID": actor, "Attributes": attrs}}
+
+    assert visible(ev("network", "1" * 64, name="ci-net", type="bridge"))
+    assert visible(ev("volume", "ci-vol", driver="local"))
+    assert visible(ev("volume", "", name="ci-vol"))  # Podman's shape
+    assert not visible(ev("network", "2" * 64, name="other-net", type="bridge"))
+    assert not visible(ev("network", "3" * 64, name="bridge", type="bridge"))
+    assert not visible(ev("volume", "other-vol", driver="local"))
+    assert not visible(ev("volume", "", name="other-vol"))
+    assert not visible(ev("network", "4" * 64, name="created-later"))  # no labels: fail closed
+    # Without an owned rule the same events are not the ownership filter's to hide.
+    assert EventVisibility(policy, [])(ev("network", "2" * 64, name="other-net"))

@@ -13,6 +13,7 @@ from typing import Any
 
 from docker_socket_operator.policy.compile import CompiledPolicy
 from docker_socket_operator.policy.floor import inspect_host_power
+from docker_socket_operator.policy.ownership import OWNER_LABEL
 from docker_socket_operator.policy.selectors import Selector
 from docker_socket_operator.policy.types import BadBody, ContainerFacts
 
@@ -262,6 +263,39 @@ def error_names_hidden(raw: bytes, sent: str, own_id: str) -> bool:
 _ATTACH_ACTIONS = frozenset({"connect", "disconnect"})
 
 
+@dataclass(frozen=True, slots=True)
+class OwnedObjects:
+    """The networks (IDs and names) and volumes (names) that carry a policy's owner label."""
+
+    networks: frozenset[str]
+    volumes: frozenset[str]
+
+
+def owned_objects(owner: str, networks: Any, volumes: Any) -> OwnedObjects:
+    """From a network list and a volume list answer (all of them, as the daemon gives them)."""
+
+    def owned(item: Any) -> bool:
+        labels = _labels(item.get("Labels")) if isinstance(item, dict) else {}
+        return labels.get(OWNER_LABEL) == owner
+
+    nets = networks if isinstance(networks, list) else []
+    vols = volumes.get("Volumes") if isinstance(volumes, dict) else None
+    return OwnedObjects(
+        frozenset(
+            str(ref)
+            for item in nets
+            if owned(item)
+            for ref in (item.get("Id"), item.get("Name"))
+            if isinstance(ref, str) and ref
+        ),
+        frozenset(
+            str(item["Name"])
+            for item in (vols if isinstance(vols, list) else [])
+            if owned(item) and isinstance(item.get("Name"), str)
+        ),
+    )
+
+
 class EventVisibility:
     """The events filter. Container events: by the container's name and labels (its attributes).
     Events about other objects (volume mount, network connect...) that name a container, in
@@ -270,10 +304,15 @@ class EventVisibility:
     are visible, and who mounts what, is learnt from the container list taken when the stream
     opens and kept up to date from the stream itself (a create comes before any mount)."""
 
-    __slots__ = ("_known", "_policy", "_users")
+    __slots__ = ("_known", "_owned", "_policy", "_users")
 
-    def __init__(self, policy: CompiledPolicy, containers: list[Any]) -> None:
+    def __init__(
+        self, policy: CompiledPolicy, containers: list[Any], owned: OwnedObjects | None = None
+    ) -> None:
         self._policy = policy
+        # Allowed by an owned rule: network and volume events only about the owned ones known
+        # when the stream opened (their events carry no labels: one created later is hidden).
+        self._owned = owned
         filters = policy.event_filters
         self._known: dict[str, bool] = {
             item["Id"]: _visible(
@@ -299,6 +338,11 @@ class EventVisibility:
                 self._known[ident] = visible
             return visible
         attributes = _labels(actor.get("Attributes"))
+        owned = self._owned
+        if owned is not None and kind in ("network", "volume"):
+            refs = owned.networks if kind == "network" else owned.volumes
+            if actor.get("ID") not in refs and attributes.get("name") not in refs:
+                return False
         named = attributes.get("container")
         if named is None and kind == "network" and event.get("Action") in _ATTACH_ACTIONS:
             named = actor.get("ID", "")  # Podman: the container is the actor

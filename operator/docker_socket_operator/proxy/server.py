@@ -34,6 +34,7 @@ from docker_socket_operator.policy.filters import (
     create_container_refs,
     create_volume_names,
     error_names_hidden,
+    owned_objects,
     volume_visible,
 )
 from docker_socket_operator.policy.ownership import forwarded_request
@@ -474,11 +475,17 @@ class ProxyServer:
 
     async def _containers(self) -> list[Any]:
         """Every container on the daemon, as its list shows them (names, labels, mounts)."""
-        resp, raw = await self.pool.simple_get("/containers/json?all=1", FILTER_LIMIT)
-        items = decode_json(raw) if resp.status == 200 else None
+        items = await self._listed("/containers/json?all=1")
         if not isinstance(items, list):
-            raise UpstreamProtocolError(f"container list failed (status {resp.status})")
+            raise UpstreamProtocolError("container list is not a list")
         return items
+
+    async def _listed(self, path: str) -> Any:
+        """A list answer of the daemon (containers, networks, volumes), decoded."""
+        resp, raw = await self.pool.simple_get(path, FILTER_LIMIT)
+        if resp.status != 200:
+            raise UpstreamProtocolError(f"{path} failed (status {resp.status})")
+        return decode_json(raw)
 
     async def _hidden_data(
         self, policy: CompiledPolicy, op: Operation, params: Mapping[str, str], body: Any
@@ -655,7 +662,12 @@ class ProxyServer:
             self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
             clean = True
         elif resp.status == 200 and req.method == "GET":
-            visible = EventVisibility(policy, await self._containers())
+            owned = None
+            if policy.owner is not None and ex.decision is not None and ex.decision.owned:
+                owned = owned_objects(
+                    policy.owner, await self._listed("/networks"), await self._listed("/volumes")
+                )
+            visible = EventVisibility(policy, await self._containers(), owned)
             self._finish(ex, resp.status)
             clean = await relay_events_filtered(conn, resp, client, visible)
         else:  # an error text under visibility
