@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyPool
-from tests.support.rawhttp import RawConnection, call, request_bytes, settle
+from tests.support.rawhttp import RawConnection, call, request_bytes
+from tests.support.waiting import holds_for
 
 pytestmark = pytest.mark.docker
 
@@ -38,8 +39,18 @@ def _fill(template: str, daemon: Daemon, **extra: str) -> bytes:
     return text.encode("utf-8")
 
 
+def _nothing_privileged(daemon: Daemon) -> bool:
+    doc = daemon.inspect(NAME)
+    hc = (doc or {}).get("HostConfig") or {}
+    return (
+        not hc.get("Privileged")
+        and "/:/host" not in (hc.get("Binds") or [])
+        and daemon.privileged_containers() == []
+    )
+
+
 def _assert_nothing_privileged(daemon: Daemon) -> None:
-    settle(0.2)
+    holds_for(lambda: _nothing_privileged(daemon), 0.2, "no privileged container created")
     doc = daemon.inspect(NAME)
     if doc is not None:
         hc = doc.get("HostConfig") or {}
@@ -119,8 +130,7 @@ def test_kelvin_sign_and_long_s_in_other_fields(daemon: Daemon, addr: tuple[str,
         daemon,
     )
     assert _post_create(addr, raw) in (400, 403)
-    settle(0.2)
-    assert daemon.inspect(NAME) is None
+    holds_for(lambda: daemon.inspect(NAME) is None, 0.2, f"no container {NAME} created")
 
 
 def _chunked(raw: bytes, size: int) -> bytes:

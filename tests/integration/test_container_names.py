@@ -10,7 +10,8 @@ import pytest
 
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyPool
-from tests.support.rawhttp import assert_refused, call, settle
+from tests.support.rawhttp import assert_refused, call
+from tests.support.waiting import holds_for
 
 pytestmark = pytest.mark.docker
 
@@ -68,9 +69,14 @@ def test_no_name_of_db_works(
     assert_refused(call(addr, "POST", f"/containers/{ref}/restart?t=0"), (403, 404))
     before = daemon.exec_ids("db")
     assert_refused(call(addr, "POST", f"/containers/{ref}/exec", {"Cmd": ["true"]}), (403, 404))
-    settle(0.1)
-    assert (daemon.inspect("db") or {})["State"]["StartedAt"] == started
-    assert daemon.exec_ids("db") <= before
+    holds_for(
+        lambda: (
+            (daemon.inspect("db") or {})["State"]["StartedAt"] == started
+            and daemon.exec_ids("db") <= before
+        ),
+        0.1,
+        f"{ref}: db not restarted and no exec instance created on it",
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,11 +124,16 @@ def test_exec_of_db_cannot_be_started_or_inspected(daemon: Daemon, addr: tuple[s
     assert_refused(start, (403, 404))
     assert_refused(call(addr, "GET", f"/exec/{eid}/json"), (403, 404))
     assert_refused(call(addr, "POST", f"/exec/{eid}/resize?h=10&w=10"), (403, 404))
-    settle(0.2)
-    doc = daemon.api("GET", f"/exec/{eid}/json").json()
-    assert (
-        not doc.get("Running") and doc.get("ExitCode") in (None, -1, 0) and doc.get("Pid", 0) == 0
-    )
+
+    def never_started() -> bool:
+        doc = daemon.api("GET", f"/exec/{eid}/json").json()
+        return bool(
+            not doc.get("Running")
+            and doc.get("ExitCode") in (None, -1, 0)
+            and doc.get("Pid", 0) == 0
+        )
+
+    holds_for(never_started, 0.2, f"exec {eid} on db never started")
 
 
 def test_exec_of_db_with_encoded_id_is_refused(daemon: Daemon, addr: tuple[str, int]) -> None:
@@ -130,8 +141,11 @@ def test_exec_of_db_with_encoded_id_is_refused(daemon: Daemon, addr: tuple[str, 
     for ref in (eid[:12], urllib.parse.quote(eid, safe=""), eid.upper(), f"{eid}%2F"):
         r = call(addr, "POST", f"/exec/{ref}/start", {"Detach": True})
         assert r.status in (400, 403, 404), (ref, r.status)
-    settle(0.2)
-    assert daemon.api("GET", f"/exec/{eid}/json").json().get("Pid", 0) == 0
+    holds_for(
+        lambda: daemon.api("GET", f"/exec/{eid}/json").json().get("Pid", 0) == 0,
+        0.2,
+        f"exec {eid} on db never started",
+    )
 
 
 def test_exec_of_web_works(daemon: Daemon, addr: tuple[str, int]) -> None:

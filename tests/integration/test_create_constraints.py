@@ -19,8 +19,8 @@ from tests.support.rawhttp import (
     assert_refused,
     call,
     request_bytes,
-    settle,
 )
+from tests.support.waiting import holds_for
 
 pytestmark = pytest.mark.docker
 
@@ -119,9 +119,14 @@ def test_host_power_fields_are_blocked(daemon: Daemon, addr: tuple[str, int], fi
     body = {"Image": daemon.image, "Cmd": ["true"], "HostConfig": HOST_CONFIGS[field]}
     r = call(addr, "POST", f"/containers/create?name={NAME}", body)
     assert_blocked(r)
-    settle(0.1)
-    assert daemon.inspect(NAME) is None, f"{field}: container created"
-    assert daemon.api("GET", "/volumes/hostroot-inline").status == 404
+    holds_for(
+        lambda: (
+            daemon.inspect(NAME) is None
+            and daemon.api("GET", "/volumes/hostroot-inline").status == 404
+        ),
+        0.1,
+        f"{field}: no container {NAME} and no volume hostroot-inline created",
+    )
 
 
 def test_plain_and_allowed_bind_create_pass(daemon: Daemon, addr: tuple[str, int]) -> None:
@@ -149,8 +154,11 @@ def test_volume_create_with_bind_options_is_blocked(daemon: Daemon, addr: tuple[
     assert_blocked(call(addr, "POST", "/volumes/create", body))
     lower = {"name": "hostroot", "driveropts": {"o": "bind", "device": "/etc", "type": "none"}}
     assert_refused(call(addr, "POST", "/volumes/create", lower))
-    settle(0.1)
-    assert daemon.api("GET", "/volumes/hostroot").status == 404
+    holds_for(
+        lambda: daemon.api("GET", "/volumes/hostroot").status == 404,
+        0.1,
+        "no volume hostroot created",
+    )
 
 
 def test_plain_volume_create_is_allowed(daemon: Daemon, addr: tuple[str, int]) -> None:
@@ -214,8 +222,7 @@ def test_exec_create_privileged_is_blocked(
 ) -> None:
     before = daemon.exec_ids("web")
     assert_refused(call(addr, "POST", "/containers/web/exec", body))
-    settle(0.1)
-    assert daemon.exec_ids("web") <= before
+    holds_for(lambda: daemon.exec_ids("web") <= before, 0.1, "no exec instance created on web")
 
 
 @pytest.fixture(scope="module")
@@ -242,8 +249,9 @@ def test_exec_as_another_user_is_blocked(
 ) -> None:
     before = daemon.exec_ids(nobody)
     assert_refused(call(addr, "POST", f"/containers/{nobody}/exec", {"Cmd": ["id"], "User": user}))
-    settle(0.1)
-    assert daemon.exec_ids(nobody) <= before
+    holds_for(
+        lambda: daemon.exec_ids(nobody) <= before, 0.1, f"no exec instance created on {nobody}"
+    )
 
 
 def test_exec_as_the_containers_own_user_is_allowed(
@@ -310,10 +318,12 @@ def test_start_with_hostconfig_on_old_api_version_is_blocked(
     for body in ({"Privileged": True}, {"Binds": ["/:/host"]}, {"privileged": True}):
         r = call(addr, "POST", f"/v1.23/containers/{NAME}/start", body)
         assert_refused(r, (400, 403))
-    settle(0.2)
-    doc = daemon.inspect(cid) or {}
-    assert not doc["HostConfig"].get("Privileged")
-    assert "/:/host" not in (doc["HostConfig"].get("Binds") or [])
+
+    def unprivileged() -> bool:
+        hc = (daemon.inspect(cid) or {})["HostConfig"]
+        return not hc.get("Privileged") and "/:/host" not in (hc.get("Binds") or [])
+
+    holds_for(unprivileged, 0.2, f"{NAME} neither privileged nor binding /")
 
 
 def test_start_without_body_is_allowed(daemon: Daemon, addr: tuple[str, int]) -> None:
@@ -364,8 +374,7 @@ def test_create_then_start_privileged_via_upgrade_header_is_blocked(
         c.send(data)
         rs = c.read_responses(1)
     assert rs and rs[0].status in (400, 403)
-    settle(0.1)
-    assert daemon.inspect(NAME) is None
+    holds_for(lambda: daemon.inspect(NAME) is None, 0.1, f"no container {NAME} created")
 
 
 @pytest.mark.xfail(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from tests.support.daemons import Daemon, DaemonUnavailable, docker_cli, start_dockerd
 from tests.support.proxyproc import ProxyPool, ProxyProcess
 from tests.support.rawhttp import assert_blocked, call
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -108,10 +108,7 @@ def test_readyz_fails_when_the_socket_file_is_gone(
     link.unlink()
     # New connections to the path fail now; readiness must say so (kubelet stops routing).
     # (It may lag while pooled upstream connections stay open.)
-    deadline = time.monotonic() + 10
-    while p.get("/readyz", base=p.metrics_url)[0] != 503 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert p.get("/readyz", base=p.metrics_url)[0] == 503
+    wait_for(lambda: p.get("/readyz", base=p.metrics_url)[0] == 503, 10, "/readyz to answer 503")
     link.symlink_to(daemon.socket_path)
     assert p.get("/readyz", base=p.metrics_url)[0] == 200
     assert call(p.addr, "GET", "/_ping").status == 200

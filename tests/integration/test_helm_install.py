@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
-from tests.support.operatorproc import NODE_LABELS, REPO, Kube, OperatorProcess, wait_for
+from tests.support.operatorproc import NODE_LABELS, REPO, Kube, OperatorProcess
+from tests.support.waiting import wait_for
 
 sys.path.insert(0, str(REPO / "hack"))
 import gen_install

@@ -16,8 +16,8 @@ from tests.support.rawhttp import (
     call,
     json_request,
     request_bytes,
-    settle,
 )
+from tests.support.waiting import holds_for
 
 pytestmark = pytest.mark.docker
 
@@ -69,8 +69,7 @@ def test_method_override_headers_do_not_turn_get_into_post(
         c.send(data)
         r = c.read_response()
     assert r.status in (*REFUSALS, 404), r.status
-    settle(0.1)
-    assert daemon.exec_ids("web") <= before
+    holds_for(lambda: daemon.exec_ids("web") <= before, 0.1, "no exec instance created on web")
 
 
 @pytest.mark.parametrize("header", ["X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"])
@@ -80,8 +79,7 @@ def test_method_override_headers_do_not_turn_post_into_get(
     body = {"Image": daemon.image, "Cmd": ["true"], "HostConfig": {"Privileged": True}}
     r = call(addr, "POST", "/containers/create?name=override", body, headers={header: "GET"})
     assert r.status in REFUSALS
-    settle(0.1)
-    assert daemon.inspect("override") is None
+    holds_for(lambda: daemon.inspect("override") is None, 0.1, "no container override created")
 
 
 @pytest.mark.parametrize("method", ["post", "Post", "pOST"])
@@ -95,9 +93,11 @@ def test_lowercase_method_does_not_create(
         rs = c.read_responses(1)
     if rs:
         assert rs[0].status in (*REFUSALS, 404), rs[0].status
-    settle(0.1)
-    assert daemon.inspect("lowercase") is None
-    assert daemon.privileged_containers() == []
+    holds_for(
+        lambda: daemon.inspect("lowercase") is None and daemon.privileged_containers() == [],
+        0.1,
+        "no container created (lowercase, or any privileged one)",
+    )
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 
 from tests.support.daemons import Daemon
-from tests.support.operatorproc import wait_for
 from tests.support.proxyproc import ProxyPool, ProxyProcess, policy_document
 from tests.support.rawhttp import RawConnection, call, request_bytes
+from tests.support.waiting import wait_for
 
 RULES: list[dict[str, Any]] = [
     {"allow": ["system.ping", "system.version", "containers.list", "system.events"]},

@@ -15,7 +15,8 @@ import pytest
 
 from tests.integration.conftest import OPERATOR_NS
 from tests.support.controlplane import default_bindir
-from tests.support.operatorproc import REPO, Kube, OperatorProcess, condition, policy, wait_for
+from tests.support.operatorproc import REPO, Kube, OperatorProcess, condition, policy
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kube
 

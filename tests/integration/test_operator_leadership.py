@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.controlplane import ControlPlane
-from tests.support.operatorproc import Kube, OperatorProcess, policy, wait_for
+from tests.support.operatorproc import Kube, OperatorProcess, policy
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kube
 

@@ -15,7 +15,8 @@ import pytest
 
 from docker_socket_operator.controller.render import render
 from tests.integration.conftest import OPERATOR_NS
-from tests.support.operatorproc import Kube, OperatorProcess, condition, policy, wait_for
+from tests.support.operatorproc import Kube, OperatorProcess, condition, policy
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kube
 

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from tests.support.controlplane import ControlPlane
-from tests.support.operatorproc import REPO, Kube, OperatorProcess, condition, policy, wait_for
+from tests.support.operatorproc import REPO, Kube, OperatorProcess, condition, policy
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kube
 

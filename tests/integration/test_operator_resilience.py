@@ -18,8 +18,8 @@ from tests.support.operatorproc import (
     Kube,
     OperatorProcess,
     seed_policies,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kube
 

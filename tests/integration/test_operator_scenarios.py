@@ -20,9 +20,9 @@ from tests.support.operatorproc import (
     condition,
     policy,
     seed_policies,
-    wait_for,
 )
 from tests.support.proxyproc import ProxyProcess
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.kube
 

@@ -10,7 +10,8 @@ import pytest
 
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyPool
-from tests.support.rawhttp import RawResponse, assert_refused, call, settle
+from tests.support.rawhttp import RawResponse, assert_refused, call
+from tests.support.waiting import holds_for
 
 pytestmark = pytest.mark.docker
 
@@ -82,8 +83,7 @@ def test_encoded_exec_create_never_creates(
     before = daemon.exec_ids("web")
     r = call(addr, "POST", target, {"Cmd": ["id"], "AttachStdout": True})
     assert_refused(r, (400, 403, 404))
-    settle(0.1)
-    assert daemon.exec_ids("web") <= before, f"{target} created an exec instance"
+    holds_for(lambda: daemon.exec_ids("web") <= before, 0.1, f"{target} created no exec instance")
 
 
 @pytest.mark.parametrize(
@@ -103,8 +103,11 @@ def test_scoped_restart_cannot_be_redirected(
     started = (daemon.inspect("db") or {})["State"]["StartedAt"]
     r = call(addr, "POST", target + "?t=0")
     assert_refused(r, (400, 403, 404))
-    settle(0.1)
-    assert (daemon.inspect("db") or {})["State"]["StartedAt"] == started, f"{target} restarted db"
+    holds_for(
+        lambda: (daemon.inspect("db") or {})["State"]["StartedAt"] == started,
+        0.1,
+        f"{target} did not restart db",
+    )
 
 
 def test_scoped_restart_works_for_the_named_container(
@@ -134,8 +137,7 @@ def test_odd_version_prefixes_are_not_a_side_door(
     before = daemon.exec_ids("web")
     r = call(addr, "POST", f"{prefix}/containers/web/exec", {"Cmd": ["id"]})
     assert_refused(r, (400, 403, 404))
-    settle(0.1)
-    assert daemon.exec_ids("web") <= before
+    holds_for(lambda: daemon.exec_ids("web") <= before, 0.1, f"{prefix} created no exec instance")
 
 
 def test_query_string_is_not_part_of_the_route(addr: tuple[str, int]) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from tests.support.daemons import Daemon, docker_cli
 from tests.support.proxyproc import ProxyPool
-from tests.support.rawhttp import assert_blocked, assert_refused, call, settle
+from tests.support.rawhttp import assert_blocked, assert_refused, call
+from tests.support.waiting import holds_for
 
 pytestmark = pytest.mark.podman
 
@@ -58,8 +59,7 @@ def test_unnamed_libpod_routes_denied(addr: tuple[str, int], method: str, target
 def test_libpod_privileged_create_denied(podman: Daemon, addr: tuple[str, int]) -> None:
     spec = {"name": "pod-priv", "image": podman.image, "command": ["true"], "privileged": True}
     assert_blocked(call(addr, "POST", "/v4.0.0/libpod/containers/create", spec))
-    settle(0.2)
-    assert podman.inspect("pod-priv") is None
+    holds_for(lambda: podman.inspect("pod-priv") is None, 0.2, "no container pod-priv created")
 
 
 def test_libpod_exec_denied_leaves_no_exec(podman: Daemon, addr: tuple[str, int]) -> None:

@@ -22,8 +22,9 @@ import pytest
 import yaml
 
 from tests.support.daemons import Daemon, docker_cli
-from tests.support.operatorproc import policy, wait_for
+from tests.support.operatorproc import policy
 from tests.support.rawhttp import assert_blocked, call
+from tests.support.waiting import wait_for
 
 # The image build (cold: debootstrap) happens in this module's first test when it runs alone.
 pytestmark = [pytest.mark.podman, pytest.mark.docker, pytest.mark.timeout(1200)]

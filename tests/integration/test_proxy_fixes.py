@@ -3,7 +3,6 @@ a policy file caught empty (mid-write) at start or on reload."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,8 @@ import pytest
 
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyProcess, ProxyStartError
-from tests.support.rawhttp import call
+from tests.support.rawhttp import call, wait_status
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -58,15 +58,6 @@ def test_missing_container_without_visibility_is_the_daemons_404(
     assert "fix-no-such-name" in r.message
 
 
-def _wait_status(p: ProxyProcess, target: str, want: int, timeout: float = 4.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if call(p.addr, "GET", target).status == want:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{target} did not turn {want} within {timeout}s")
-
-
 @pytest.mark.parametrize("content", ["", " \n\n  \n"])
 def test_empty_policy_file_on_reload_keeps_the_old_policy(
     dockerd: Daemon, fresh_proxy: Callable[..., ProxyProcess], content: str
@@ -75,13 +66,10 @@ def test_empty_policy_file_on_reload_keeps_the_old_policy(
     assert call(p.addr, "GET", "/_ping").status == 200
     assert p.policy_path is not None
     p.policy_path.write_text(content)  # truncated in place, as a writer mid-write leaves it
-    deadline = time.monotonic() + 4
-    while "policy reload failed" not in p.stderr_text() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert "policy reload failed" in p.stderr_text()
+    wait_for(lambda: "policy reload failed" in p.stderr_text(), 4, "the reload failure logged")
     assert call(p.addr, "GET", "/_ping").status == 200
     p.write_policy({"spec": {"rules": [{"allow": ["system.ping", "system.version"]}]}})
-    _wait_status(p, "/version", 200)
+    wait_status(p.addr, "/version", 200)
 
 
 def test_empty_policy_file_at_start_is_an_error(dockerd: Daemon, tmp_path: Path) -> None:

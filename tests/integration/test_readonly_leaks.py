@@ -16,8 +16,8 @@ from tests.support.rawhttp import (
     assert_refused,
     call,
     request_bytes,
-    settle,
 )
+from tests.support.waiting import holds_for
 
 pytestmark = pytest.mark.docker
 
@@ -125,5 +125,6 @@ def test_docker_ps_and_inspect_cli_work_without_secret(daemon: Daemon, proxies: 
 
 def test_stop_denied_leaves_container_running(daemon: Daemon, addr: tuple[str, int]) -> None:
     assert_blocked(call(addr, "POST", "/containers/leaky/kill"))
-    settle(0.1)
-    assert (daemon.inspect("leaky") or {})["State"]["Running"]
+    holds_for(
+        lambda: (daemon.inspect("leaky") or {})["State"]["Running"], 0.1, "leaky still running"
+    )

@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.daemons import Daemon
 from tests.support.proxyproc import ProxyPool, proxy_command
-from tests.support.rawhttp import assert_blocked, assert_refused, call, settle
+from tests.support.rawhttp import assert_blocked, assert_refused, call
+from tests.support.waiting import holds_for
 
 pytestmark = pytest.mark.docker
 
@@ -85,8 +86,9 @@ def test_section_prefix_tricks_do_not_reach_exec(
     before = daemon.exec_ids("web")
     r = call(proxy_addr, "POST", target, {"Cmd": ["id"], "Privileged": True})
     assert_refused(r)
-    settle(0.1)
-    assert daemon.exec_ids("web") <= before, "an exec instance was created through the proxy"
+    holds_for(
+        lambda: daemon.exec_ids("web") <= before, 0.1, "no exec instance created through the proxy"
+    )
 
 
 @pytest.mark.parametrize(
@@ -103,9 +105,11 @@ def test_create_not_reachable_from_read_rules(
 ) -> None:
     r = call(proxy_addr, "POST", target, {"Image": daemon.image, **PRIVILEGED})
     assert_refused(r)
-    settle(0.1)
-    assert daemon.inspect("route-create") is None
-    assert daemon.privileged_containers() == []
+    holds_for(
+        lambda: daemon.inspect("route-create") is None and daemon.privileged_containers() == [],
+        0.1,
+        "no container created (route-create, or any privileged one)",
+    )
 
 
 @pytest.mark.parametrize(
@@ -137,8 +141,7 @@ def test_libpod_route_named_in_a_rule_is_allowed(
 def test_libpod_create_is_denied(daemon: Daemon, proxy_addr: tuple[str, int]) -> None:
     body = {"name": "route-libpod", "image": daemon.image, "command": ["true"], "privileged": True}
     assert_refused(call(proxy_addr, "POST", "/v4.0.0/libpod/containers/create", body))
-    settle(0.1)
-    assert daemon.inspect("route-libpod") is None
+    holds_for(lambda: daemon.inspect("route-libpod") is None, 0.1, "no container route-libpod")
 
 
 CHECK_CASES = [

@@ -4,7 +4,6 @@ lists, events and every per-container call — whatever the rules allow."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,8 @@ import pytest
 
 from tests.support.daemons import Daemon, LineReader
 from tests.support.proxyproc import ProxyPool
-from tests.support.rawhttp import call, settle
+from tests.support.rawhttp import call
+from tests.support.waiting import holds_for, settled, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -73,10 +73,16 @@ def test_invisible_container_does_not_exist(
     for read in ("logs?stdout=1", "top", "archive?path=/etc/passwd", "export", "changes"):
         r = call(addr, "GET", f"/containers/{ref}/{read}")
         assert r.status in (403, 404), (read, r.status)
-    settle(0.1)
-    doc = daemon.inspect(cid)
-    assert doc is not None and doc["State"]["StartedAt"] == started
-    assert daemon.exec_ids(cid) <= before
+
+    def untouched() -> bool:
+        doc = daemon.inspect(cid)
+        return (
+            doc is not None
+            and doc["State"]["StartedAt"] == started
+            and daemon.exec_ids(cid) <= before
+        )
+
+    holds_for(untouched, 0.1, f"{ref}: not restarted, deleted or exec'd into")
 
 
 def test_visible_container_can_be_restarted(
@@ -93,13 +99,30 @@ def test_events_hide_invisible_containers(
 ) -> None:
     p = proxies.get(daemon.socket_path, RULES, visibility=VISIBILITY)
     events = LineReader(p.docker_host, "events", "--format", "{{.ID}} {{.Status}}")
+    ci_start = f"{pair['vis-ci']} start"
+
+    def restart(name: str) -> None:
+        assert daemon.api("POST", f"/containers/{name}/restart", query={"t": "0"}).status == 204
+
+    def ci_starts() -> int:
+        return sum(ci_start in line for line in events.drain())
+
+    def probe() -> int:
+        restart("vis-ci")
+        return ci_starts()
+
     try:
-        time.sleep(0.5)  # the stream is open before anything happens
-        assert daemon.api("POST", "/containers/vis-other/restart", query={"t": "0"}).status == 204
-        assert daemon.api("POST", "/containers/vis-ci/restart", query={"t": "0"}).status == 204
-        assert events.wait_for(f"{pair['vis-ci']} start", 10), events.seen
-        time.sleep(0.3)
-        events.wait_for("never-printed", 0.3)
+        # The stream is open before anything happens: a restart of vis-ci shows on it.
+        wait_for(probe, 30, "the events stream open (a vis-ci restart shows on it)")
+        seen = settled(ci_starts, 0.5, 30, "vis-ci starts from opening the stream")
+        restart("vis-other")
+        restart("vis-ci")
+        wait_for(lambda: ci_starts() > seen, 10, "vis-ci's start after vis-other's restart")
+        holds_for(
+            lambda: not any(pair["vis-other"] in line for line in events.drain()),
+            0.6,
+            "no event of vis-other on the stream",
+        )
     finally:
         err = events.stop()
     assert not any(pair["vis-other"] in line for line in events.seen), (events.seen, err)

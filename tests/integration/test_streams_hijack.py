@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from tests.support.daemons import Daemon, LineReader, docker_cli
 from tests.support.proxyproc import ProxyPool
+from tests.support.waiting import holds_for, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_cli_available")]
 
@@ -51,7 +51,15 @@ def test_idle_streams_are_not_cut(daemon: Daemon, host: str) -> None:
     )
     try:
         assert logs.wait_for("one", 10), logs.stop()
-        time.sleep(IDLE)
+        holds_for(
+            lambda: (
+                events.proc.poll() is None
+                and logs.proc.poll() is None
+                and quiet_exec.poll() in (None, 0)
+            ),
+            IDLE,
+            "events and logs -f still streaming, the quiet exec not cut, through the idle period",
+        )
         assert daemon.api("POST", "/containers/evt/start").status == 204
         assert events.wait_for("start", 10), f"events stream lost: {events.seen} {events.stop()}"
         assert logs.wait_for("two", 10), f"logs -f cut: {logs.seen} {logs.stop()}"
@@ -92,8 +100,7 @@ def test_run_interactive_rm(daemon: Daemon, host: str, payload: Any) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout == data
-    time.sleep(0.5)
-    assert daemon.inspect("runi") is None, "--rm container left behind"
+    wait_for(lambda: daemon.inspect("runi") is None, 30, "the --rm container runi removed")
 
 
 def test_attach_with_stdin(daemon: Daemon, host: str) -> None:

@@ -18,7 +18,8 @@ import pytest
 
 from tests.support.nodeclients import output
 from tests.support.nodecluster import OPERATOR_NS, NodeCluster, node_policy, proxy_pods
-from tests.support.operatorproc import condition, wait_for
+from tests.support.operatorproc import condition
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.node, pytest.mark.timeout(900)]
 

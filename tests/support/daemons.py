@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.waiting import wait_for
+
 BUSYBOX_CANDIDATES = ("/usr/bin/busybox", "/bin/busybox")
 APPLETS = ("sh", "echo", "sleep", "cat", "yes", "head", "env", "ls", "true")
 DOCKER_IMAGE = "bb:latest"
@@ -427,17 +429,27 @@ class LineReader:
         for raw in self.proc.stdout:
             self.lines.put(raw.decode(errors="replace").rstrip("\n"))
 
-    def wait_for(self, needle: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(needle in line for line in self.seen):
-                return True
+    def drain(self) -> list[str]:
+        """Move the lines read so far onto `seen`; return `seen`."""
+        while True:
             try:
-                self.seen.append(self.lines.get(timeout=0.1))
+                self.seen.append(self.lines.get_nowait())
             except queue.Empty:
-                if self.proc.poll() is not None and self.lines.empty():
-                    return any(needle in line for line in self.seen)
-        return any(needle in line for line in self.seen)
+                return self.seen
+
+    def wait_for(self, needle: str, timeout: float) -> bool:
+        """True once a line holds `needle`; False if the process ends or `timeout` passes first."""
+
+        def found_or_ended() -> str | None:
+            if any(needle in line for line in self.drain()):
+                return "found"
+            if self.proc.poll() is not None and self.lines.empty():
+                return "ended"
+            return None
+
+        with contextlib.suppress(TimeoutError):
+            wait_for(found_or_ended, timeout, f"a line with {needle!r}")
+        return any(needle in line for line in self.drain())
 
     def stop(self) -> str:
         # SIGKILL, not SIGTERM: `docker attach` would forward a SIGTERM to the container.

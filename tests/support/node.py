@@ -40,8 +40,8 @@ from tests.support.daemons import pids_naming
 from tests.support.netns import LoopbackRelay, NetnsError, create_namespace, delete_namespace, ip
 from tests.support.netns import nsenter as nsenter_prefix
 from tests.support.node_images import PAUSE_IMAGE, NodeImages
-from tests.support.operatorproc import wait_for
 from tests.support.processes import spawn_logged, stop_process
+from tests.support.waiting import wait_for
 
 NODE_BINARIES = ("kubelet", "kube-proxy", "kube-router")
 HOST_TOOLS = ("containerd", "ctr", "runc", "nsenter", "ip", "iptables", "ipset", "mount")

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from tests.support.controlplane import ControlPlane
 from tests.support.node import RealNode, pod_manifest
 from tests.support.node_images import CLIENT_IMAGE
-from tests.support.operatorproc import wait_for
+from tests.support.waiting import wait_for
 
 # Long enough for a proxy that answers; a refused or dropped connection fails well before.
 CALL_TIMEOUT = 20

@@ -17,6 +17,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
+from tests.support.waiting import wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Node labels for a 3-node kwok cluster: two nodes run Docker, one of them is the "edge".
@@ -205,22 +207,6 @@ class OperatorProcess:
             with contextlib.suppress(ValueError):
                 out.append(json.loads(line))
         return out
-
-
-def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll `predicate()` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except Exception as exc:  # kubectl hiccups while the apiserver restarts
-            last_exc = exc
-            value = None
-        if value:
-            return value
-        time.sleep(0.5)
-    raise TimeoutError(f"timed out waiting for {what} (last error: {last_exc!r})")
 
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
+
+from tests.support.waiting import wait_for
 
 
 @dataclass
@@ -184,11 +185,6 @@ def one(host: str, port: int, data: bytes, timeout: float = 10.0) -> RawResponse
     return resps[0]
 
 
-def settle(seconds: float = 0.3) -> None:
-    """Give the daemon a moment to act on anything that might have slipped through."""
-    time.sleep(seconds)
-
-
 def call(
     addr: tuple[str, int],
     method: str,
@@ -210,6 +206,13 @@ def call(
     with RawConnection(*addr, timeout=timeout) as c:
         c.send(data)
         return c.read_response(head_request=method == "HEAD")
+
+
+def wait_status(addr: tuple[str, int], target: str, want: int, timeout: float = 4.0) -> None:
+    """Wait until `GET target` answers `want` (a reloaded policy took effect)."""
+    wait_for(
+        lambda: call(addr, "GET", target).status == want, timeout, f"GET {target} to answer {want}"
+    )
 
 
 def assert_blocked(resp: RawResponse) -> None:
