@@ -10,12 +10,12 @@ the image cannot be built here (build.sh exits 77: no debootstrap, no Debian mir
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import pytest
 
 from tests.support.daemons import Daemon, UnixHTTPConnection, docker_cli
 from tests.support.image import project_version
+from tests.support.waiting import wait_for
 
 # A cold build runs debootstrap; the default 300 s per test is for warm caches.
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
@@ -142,17 +143,22 @@ def tecnativa_proxy(image_daemon: Daemon, image: str) -> Iterator[_Proxy]:
     proxy = _Proxy(image_daemon, name, out_dir)
     try:
         assert run.returncode == 0, run.stderr.decode(errors="replace")
-        deadline = time.monotonic() + 30
-        while True:
-            try:
+
+        def serving() -> bool:
+            with contextlib.suppress(OSError):
                 if proxy.call("GET", "/_ping")[0] == 200:
-                    break
-            except OSError:
-                pass
+                    return True
             state = image_daemon.inspect(name) or {}
-            if not (state.get("State") or {}).get("Running") or time.monotonic() > deadline:
-                pytest.fail(f"proxy container not serving on {proxy.socket}:\n{proxy.logs()}")
-            time.sleep(0.2)
+            if not (state.get("State") or {}).get("Running"):  # pytest.fail is not swallowed
+                pytest.fail(
+                    f"proxy container exited, not serving on {proxy.socket}:\n{proxy.logs()}"
+                )
+            return False
+
+        try:
+            wait_for(serving, 30, f"the proxy container serving on {proxy.socket}")
+        except TimeoutError:
+            pytest.fail(f"proxy container not serving on {proxy.socket}:\n{proxy.logs()}")
         yield proxy
     finally:
         docker_cli(image_daemon.host, "rm", "-f", name)

@@ -4,7 +4,6 @@ garbage collection, and no writes in the steady state or across an operator rest
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from tests.support.operatorproc import (
     seed_policies,
 )
 from tests.support.proxyproc import ProxyProcess
-from tests.support.waiting import wait_for
+from tests.support.waiting import holds_for, settled, wait_for
 
 pytestmark = pytest.mark.kube
 
@@ -98,8 +97,7 @@ def test_invalid_policy_is_reported_and_nothing_applied(
     obj = kube.policy("bogus")
     assert obj is not None
     assert condition(obj, "Stalled")["status"] == "True"  # type: ignore[index]
-    time.sleep(1)
-    assert kube.children("bogus") == {}
+    holds_for(lambda: kube.children("bogus") == {}, 1, "nothing applied for the invalid bogus")
     kube.cp.kubectl("delete", "dsp", "bogus")
 
 
@@ -243,16 +241,16 @@ def test_steady_state_and_operator_restart_write_nothing(
 ) -> None:
     for name, nodes in EXPECTED_NODES.items():
         kube.wait_ready(name, len(nodes) if name != "restart-gateway" else 1, timeout=90)
-    time.sleep(3)  # let the last status writes and watch events settle
-    versions = kube.resource_versions()
-    time.sleep(5)
-    assert kube.resource_versions() == versions, "writes in the steady state"
+    versions = settled(kube.resource_versions, 3, 60, "the last status writes and watch events")
+    holds_for(lambda: kube.resource_versions() == versions, 5, "no writes in the steady state")
 
     operator.stop()
     operator.start()
     operator.wait_ready()
-    time.sleep(8)  # resume handlers and the initial listing of every child have run
-    assert kube.resource_versions() == versions, "the restarted operator wrote something"
+    # Through the resume handlers and the initial listing of every child:
+    holds_for(
+        lambda: kube.resource_versions() == versions, 8, "the restarted operator writes nothing"
+    )
     assert "applying" not in operator.logs().split("became leader")[-1]
 
 

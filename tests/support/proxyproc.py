@@ -26,6 +26,8 @@ from typing import Any, Self
 
 import yaml
 
+from tests.support.waiting import wait_for
+
 ADDR = re.compile(r"^(?:tcp://|http://)?(127\.0\.0\.1|0\.0\.0\.0|\[?::1?\]?|localhost):(\d+)/?$")
 TECNATIVA_VARS = [
     "EVENTS",
@@ -277,14 +279,9 @@ class ProxyProcess:
 
     def wait_audit(self, pred: Any, since: int = 0, timeout: float = 3.0) -> list[dict[str, Any]]:
         """Audit lines after ``since`` once one satisfies ``pred`` (the log is written async)."""
-        deadline = time.monotonic() + timeout
-        lines = self.audit_lines(since)
-        while time.monotonic() < deadline:
-            lines = self.audit_lines(since)
-            if any(pred(x) for x in lines):
-                return lines
-            time.sleep(0.05)
-        return lines
+        with contextlib.suppress(TimeoutError):  # the caller asserts on what it gets
+            wait_for(lambda: any(pred(x) for x in self.audit_lines(since)), timeout, "audit line")
+        return self.audit_lines(since)
 
     def get(self, path: str, timeout: float = 10.0, base: str | None = None) -> tuple[int, bytes]:
         """A plain GET (health, metrics, API) returning status and body, errors included."""
