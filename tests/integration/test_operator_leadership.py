@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from tests.support.controlplane import ControlPlane
 from tests.support.operatorproc import Kube, OperatorProcess, policy
-from tests.support.waiting import wait_for
+from tests.support.waiting import holds_for, settled, wait_for
 
 pytestmark = pytest.mark.kube
 
@@ -75,11 +74,19 @@ def test_two_installs_split_the_policies_without_flapping(
 
     # A second install of the default name, elsewhere: it shares the Lease and stands by.
     c = _start(cluster, operators, "dso-c")
-    time.sleep(3)  # the status writes of the first reconciles settle
-    versions = _policy_versions(in_a, "plain", "for-b")
-    time.sleep(8)
-    assert _policy_versions(in_a, "plain", "for-b") == versions, "policies flap"
-    assert "became leader" not in c.logs()
+    versions = settled(
+        lambda: _policy_versions(in_a, "plain", "for-b"),
+        3,
+        60,
+        "the status writes of the first reconciles",
+    )
+    holds_for(
+        lambda: (
+            _policy_versions(in_a, "plain", "for-b") == versions and "became leader" not in c.logs()
+        ),
+        8,
+        "the policies do not flap and dso-c stands by",
+    )
     assert Kube(cluster, "dso-c").children("plain") == {}
 
     # Re-addressed: the old install removes its children, the new one serves it.
@@ -148,10 +155,21 @@ def test_lease_lost_mid_retry_means_no_more_writes(
     # The repair would now succeed: nothing may try it.
     cluster.kubectl("delete", "-f", "-", input=VAP)
     wait_for(lambda: not _service_refused(cluster), 30, "admission policy gone")
-    time.sleep(6)  # three retry periods
-    assert kube.get("service", "dsp-retried") is None, "a replica without the Lease wrote"
-    assert kube.resource_versions() == versions
-    after = op.log_path.read_text(errors="replace")[lost_at:]
+
+    def since_lost() -> str:
+        return op.log_path.read_text(errors="replace")[lost_at:]
+
+    holds_for(  # three retry periods
+        lambda: (
+            kube.get("service", "dsp-retried") is None
+            and kube.resource_versions() == versions
+            and "applying" not in since_lost()
+            and "retry for retried failed" not in since_lost()
+        ),
+        6,
+        "a replica without the Lease writes nothing and retries nothing",
+    )
+    after = since_lost()
     assert "applying" not in after and "retry for retried failed" not in after, after
 
     # Leadership back: the repair happens.

@@ -16,7 +16,7 @@ import pytest
 from docker_socket_operator.controller.render import render
 from tests.integration.conftest import OPERATOR_NS
 from tests.support.operatorproc import Kube, OperatorProcess, condition, policy
-from tests.support.waiting import wait_for
+from tests.support.waiting import holds_for, settled, wait_for
 
 pytestmark = pytest.mark.kube
 
@@ -183,10 +183,12 @@ def test_defaulted_fields_are_kept_and_the_steady_state_writes_nothing(
         for path in paths:
             assert _lookup(live, path) is not None, f"{kind} {path} not defaulted"
             assert _lookup(rendered[kind], path) is None, f"{kind} {path} is rendered"
-    time.sleep(3)  # the last status writes and watch events settle
-    versions = kube.resource_versions()
-    writes_before = operator.logs().count("applying")
-    time.sleep(6)
+
+    def state() -> tuple[dict[str, str], int]:
+        return kube.resource_versions(), operator.logs().count("applying")
+
+    versions, writes_before = settled(state, 3, 60, "the last status writes and watch events")
+    holds_for(lambda: state() == (versions, writes_before), 6, "no writes in the steady state")
     assert kube.resource_versions() == versions, "writes in the steady state"
     assert operator.logs().count("applying") == writes_before
     print("MEASURE steady-state writes over 6s: 0")
