@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import yaml
 
 from tests.support.controlplane import COMPONENTS, ControlPlane, default_bindir
 from tests.support.operatorproc import NODE_LABELS, REPO, Kube, OperatorProcess
-from tests.support.waiting import wait_for
+from tests.support.waiting import holds_for, wait_for
 
 sys.path.insert(0, str(REPO / "hack"))
 import gen_install
@@ -228,6 +227,10 @@ def _snapshot(cluster: ControlPlane) -> dict[str, dict[str, Any]]:
     return {f"{i['kind']}/{i['metadata']['name']}": i for i in items}
 
 
+def _versions(snapshot: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {k: o["metadata"]["resourceVersion"] for k, o in snapshot.items()}
+
+
 def _content(obj: dict[str, Any]) -> dict[str, Any]:
     """Everything but the bookkeeping a co-owning field manager legitimately changes."""
     meta = {
@@ -264,14 +267,15 @@ def test_gitops_reapply_of_policy_and_children_is_a_no_op(
         cluster.kubectl(
             "apply", "--server-side", "--field-manager=argocd", "-f", "-", input=manifests
         )
-    applied = _snapshot(cluster)
-    time.sleep(8)  # the operator's child-event handlers fire on the apply above
-    settled = _snapshot(cluster)
-    versions = {k: o["metadata"]["resourceVersion"] for k, o in settled.items()}
-    assert versions == {k: o["metadata"]["resourceVersion"] for k, o in applied.items()}, (
-        "the operator rewrote objects GitOps had just applied"
+    applied = _versions(_snapshot(cluster))
+    # The window in which the operator's child-event handlers fire on the apply above:
+    holds_for(
+        lambda: _versions(_snapshot(cluster)) == applied,
+        8,
+        "the operator does not rewrite objects GitOps had just applied",
     )
-    for name, obj in settled.items():
+    after = _snapshot(cluster)
+    for name, obj in after.items():
         assert _content(obj) == _content(before[name]), f"{name} changed"
         managers = {m["manager"] for m in obj["metadata"]["managedFields"]}
         assert "argocd" in managers, name  # argocd co-owns, nobody lost anything
