@@ -85,7 +85,8 @@ def add_limit_arguments(p: argparse.ArgumentParser) -> None:
         (
             "body_timeout",
             float,
-            "a checked body must arrive, a streamed one may pause, within SECONDS, else 408",
+            "a checked body must arrive, a streamed one may pause, within SECONDS, else 408;"
+            " a client that leaves its answers unread that long is closed",
         ),
         ("max_connections", int, "open client connections at most, else 503"),
         (
