@@ -186,18 +186,6 @@ async def discard_request_body(
 # -- response bodies (from the daemon) --------------------------------------------------------
 
 
-def write_whole(up: UpstreamConnection, resp: ResponseHead, client: Stream) -> bool | None:
-    """When the whole body came with the head (a ping, an inspect), send both in one write and
-    say whether the daemon connection ended clean; None when the body is still to come."""
-    buffered = up.buffer
-    if resp.framing is not Framing.LENGTH or len(buffered) < resp.content_length:
-        return None
-    if client.is_closing():
-        raise ConnectionResetError("client went away")
-    client.write(resp.raw + up.consume(resp.content_length))
-    return not buffered  # bytes after the body: the daemon is out of step, never reuse it
-
-
 async def relay_response(
     up: UpstreamConnection, resp: ResponseHead, head: bytes, client: Stream
 ) -> bool:

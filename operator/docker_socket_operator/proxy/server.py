@@ -47,7 +47,6 @@ from docker_socket_operator.proxy.bodies import (
     relay_events_filtered,
     relay_response,
     stream_request_body,
-    write_whole,
 )
 from docker_socket_operator.proxy.facts import Reading, Readings, operation_name, with_body
 from docker_socket_operator.proxy.http1 import (
@@ -638,11 +637,10 @@ class ProxyServer:
         op = ex.facts.op
         name = op.name if op is not None else ""
         if self._as_is(ex, resp):
-            whole = write_whole(conn, resp, client)
-            self._finish(ex, resp.status)  # after a whole answer's write: off its path
-            clean = (
-                whole if whole is not None else await relay_response(conn, resp, resp.raw, client)
-            )
+            # An answer that came whole while this coroutine waited went out from the daemon
+            # connection's callback (AnswerRelay, in _forward); any other is relayed here.
+            self._finish(ex, resp.status)
+            clean = await relay_response(conn, resp, resp.raw, client)
         elif resp.status == 101 or (
             op is not None
             and op.hijack
