@@ -39,10 +39,5 @@ def kube(cluster: ControlPlane) -> Kube:
 def operator(cluster: ControlPlane) -> Iterator[OperatorProcess]:
     """The operator as a local process against this module's control plane (a suite that
     installs it differently, e.g. by Helm, defines its own)."""
-    op = OperatorProcess(cluster.kubeconfig, cluster.workdir, OPERATOR_NS)
-    op.start()
-    try:
-        op.wait_ready()
+    with OperatorProcess(cluster.kubeconfig, cluster.workdir, OPERATOR_NS).running() as op:
         yield op
-    finally:
-        op.stop()

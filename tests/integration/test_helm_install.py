@@ -111,13 +111,8 @@ def operator(
     kubeconfig = workdir / "sa.kubeconfig"
     kubeconfig.write_text(json.dumps(config))
     # The chart's defaults: Lease dso-<controllerName> in kube-system, the one its Role names.
-    op = OperatorProcess(kubeconfig, workdir, NS, image=PROXY_IMAGE)
-    op.start()
-    try:
-        op.wait_ready()
+    with OperatorProcess(kubeconfig, workdir, NS, image=PROXY_IMAGE).running() as op:
         yield op
-    finally:
-        op.stop()
 
 
 # -- validation ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -178,6 +179,16 @@ class OperatorProcess:
                 return
             time.sleep(0.3)
         raise TimeoutError(f"operator not ready:\n{self.logs()}")
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[OperatorProcess]:
+        """Started and ready for the body of the `with`, stopped after it whatever happened."""
+        self.start()
+        try:
+            self.wait_ready()
+            yield self
+        finally:
+            self.stop()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
         if self.proc is None:
