@@ -5,6 +5,7 @@ stats, attach and exec go through the proxy as they go straight to the daemon; s
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -141,6 +142,45 @@ def test_attach_no_stdin_sees_output(daemon: Daemon, host: str) -> None:
     finally:
         reader.stop()
         daemon.remove("ticker")
+
+
+def _attach_logs_only(address: str | tuple[str, int], cid: str) -> tuple[bytes, bytes]:
+    """An attach with stream=0 (the logs only), read to the daemon's close whenever the bytes
+    come: the head, and every byte after it."""
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(address)
+        s.sendall(
+            b"POST /containers/%s/attach?logs=1&stdout=1&stderr=1&stream=0 HTTP/1.1\r\n"
+            b"Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            b"Content-Length: 0\r\n\r\n" % cid.encode()
+        )
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def test_attach_logs_only_relays_every_byte(daemon: Daemon, proxies: ProxyPool) -> None:
+    """docker-py's attach(stream=False) reads the upgrade head through http.client's buffered
+    reader and then the raw socket, so bytes that came with the head are dropped on its side,
+    straight at the daemon too when it reads late (its own suite's test_attach_no_stream). The
+    proxy's part is that every byte after the head reaches the client, read early or late."""
+    proxy = proxies.get(daemon.socket_path, RULES)
+    cid = daemon.create("logsonly", ["sh", "-c", "echo out; echo err >&2"])
+    try:
+        assert daemon.api("POST", f"/containers/{cid}/wait", timeout=30).status == 200
+        d_head, direct = _attach_logs_only(daemon.socket_path, cid)
+        p_head, through = _attach_logs_only(proxy.addr, cid)
+        assert d_head.split(b" ")[1] in (b"101", b"200"), d_head
+        assert p_head.split(b" ")[1] == d_head.split(b" ")[1], (p_head, d_head)
+        # Multiplexed frames: stdout "out\n" and stderr "err\n", as the daemon sent them.
+        assert b"out\n" in direct and b"err\n" in direct, direct
+        assert through == direct
+    finally:
+        daemon.remove("logsonly")
 
 
 def test_logs_and_wait(daemon: Daemon, host: str) -> None:
