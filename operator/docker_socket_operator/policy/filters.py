@@ -263,37 +263,95 @@ def error_names_hidden(raw: bytes, sent: str, own_id: str) -> bool:
 _ATTACH_ACTIONS = frozenset({"connect", "disconnect"})
 
 
-@dataclass(frozen=True, slots=True)
-class OwnedObjects:
-    """The networks (IDs and names) and volumes (names) that carry a policy's owner label."""
+_GONE_ACTIONS = frozenset({"destroy", "remove", "delete", "prune"})
+OWNED_KNOWN_LIMIT = 10_000  # refs an events stream remembers before it forgets the others
 
-    networks: frozenset[str]
-    volumes: frozenset[str]
+
+class OwnedObjects:
+    """Which networks (by ID and by name) and volumes (by name) carry a policy's owner label,
+    as an events stream learns it: True owned, False not, absent not known yet (looked up by
+    the stream, then learnt). Labels never change on a network or volume, so what is learnt
+    holds while the object lives; a name is forgotten when its object goes (a new one may
+    take the name)."""
+
+    __slots__ = ("networks", "owner", "volumes")
+
+    def __init__(self, owner: str, networks: dict[str, bool], volumes: dict[str, bool]) -> None:
+        self.owner = owner
+        self.networks = networks
+        self.volumes = volumes
+
+    def _known(self, kind: str) -> dict[str, bool]:
+        return self.networks if kind == "network" else self.volumes
+
+    def owned(self, kind: str, refs: list[str]) -> bool | None:
+        """True when one of an event's refs is owned, False when all are known not to be,
+        None when some are not known yet."""
+        known = self._known(kind)
+        states = [known.get(ref) for ref in refs]
+        if True in states:
+            return True
+        return None if None in states else False
+
+    def unknown(self, kind: str, refs: list[str]) -> list[str]:
+        known = self._known(kind)
+        return [ref for ref in refs if ref not in known]
+
+    def learn(self, kind: str, ref: str, doc: Any) -> None:
+        """What an inspect of `ref` answered (None: no such object). The answer counts only
+        when it is the object named by `ref` exactly (dockerd also finds a network by an ID
+        prefix)."""
+        known = self._known(kind)
+        if len(known) >= OWNED_KNOWN_LIMIT:
+            for key in [k for k, v in known.items() if not v]:
+                del known[key]
+        exact = isinstance(doc, dict) and ref in (doc.get("Id"), doc.get("Name"))
+        known[ref] = exact and _labels(doc.get("Labels")).get(OWNER_LABEL) == self.owner
+
+    def forget(self, kind: str, refs: list[str]) -> None:
+        known = self._known(kind)
+        for ref in refs:
+            known.pop(ref, None)
 
 
 def owned_objects(owner: str, networks: Any, volumes: Any) -> OwnedObjects:
     """From a network list and a volume list answer (all of them, as the daemon gives them)."""
 
-    def owned(item: Any) -> bool:
-        labels = _labels(item.get("Labels")) if isinstance(item, dict) else {}
-        return labels.get(OWNER_LABEL) == owner
+    def owned(item: dict[str, Any]) -> bool:
+        return _labels(item.get("Labels")).get(OWNER_LABEL) == owner
 
-    nets = networks if isinstance(networks, list) else []
+    nets: dict[str, bool] = {}
+    for item in networks if isinstance(networks, list) else []:
+        if isinstance(item, dict):
+            for ref in (item.get("Id"), item.get("Name")):
+                if isinstance(ref, str) and ref:
+                    nets[ref] = owned(item)
     vols = volumes.get("Volumes") if isinstance(volumes, dict) else None
     return OwnedObjects(
-        frozenset(
-            str(ref)
-            for item in nets
-            if owned(item)
-            for ref in (item.get("Id"), item.get("Name"))
-            if isinstance(ref, str) and ref
-        ),
-        frozenset(
-            str(item["Name"])
+        owner,
+        nets,
+        {
+            item["Name"]: owned(item)
             for item in (vols if isinstance(vols, list) else [])
-            if owned(item) and isinstance(item.get("Name"), str)
-        ),
+            if isinstance(item, dict) and isinstance(item.get("Name"), str) and item["Name"]
+        },
     )
+
+
+def _object_refs(actor: Mapping[str, Any], attributes: Mapping[str, Any]) -> list[str]:
+    """How a network or volume event names its object: the actor's ID (Docker: the network's
+    ID or the volume's name; Podman: a volume's is empty, a connect's is the container) and
+    the `name` attribute."""
+    refs = []
+    for ref in (actor.get("ID"), attributes.get("name")):
+        if isinstance(ref, str) and ref and ref not in refs:
+            refs.append(ref)
+    return refs
+
+
+def _actor_of(event: dict[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    actor = _labels(event.get("Actor"))
+    return actor, _labels(actor.get("Attributes"))
 
 
 class EventVisibility:
@@ -310,8 +368,9 @@ class EventVisibility:
         self, policy: CompiledPolicy, containers: list[Any], owned: OwnedObjects | None = None
     ) -> None:
         self._policy = policy
-        # Allowed by an owned rule: network and volume events only about the owned ones known
-        # when the stream opened (their events carry no labels: one created later is hidden).
+        # Allowed by an owned rule: network and volume events only about owned ones. Their
+        # events carry no labels: one not known yet is looked up (lookups()) before it is
+        # decided on, and is hidden until then.
         self._owned = owned
         filters = policy.event_filters
         self._known: dict[str, bool] = {
@@ -323,7 +382,38 @@ class EventVisibility:
         }
         self._users = volume_users(containers)
 
+    def lookups(self, event: Any) -> list[tuple[str, str]]:
+        """The networks or volumes an event names whose owner this stream does not know yet:
+        (kind, ref) to inspect and learn() before the event is decided on."""
+        owned = self._owned
+        if owned is None or not isinstance(event, dict):
+            return []
+        kind = event.get("Type")
+        if kind not in ("network", "volume"):
+            return []
+        refs = _object_refs(*_actor_of(event))
+        if owned.owned(kind, refs) is not None:
+            return []
+        return [(kind, ref) for ref in owned.unknown(kind, refs)]
+
+    def learn(self, kind: str, ref: str, doc: Any) -> None:
+        """The inspect answer for a lookup (None: the daemon has no such object)."""
+        if self._owned is not None:
+            self._owned.learn(kind, ref, doc)
+
     def __call__(self, event: Any) -> bool:
+        visible = self._visible(event)
+        owned = self._owned
+        if (
+            owned is not None
+            and isinstance(event, dict)
+            and event.get("Type") in ("network", "volume")
+            and event.get("Action") in _GONE_ACTIONS
+        ):
+            owned.forget(str(event["Type"]), _object_refs(*_actor_of(event)))
+        return visible
+
+    def _visible(self, event: Any) -> bool:
         if not isinstance(event, dict):
             return False
         actor = event.get("Actor")
@@ -339,10 +429,12 @@ class EventVisibility:
             return visible
         attributes = _labels(actor.get("Attributes"))
         owned = self._owned
-        if owned is not None and kind in ("network", "volume"):
-            refs = owned.networks if kind == "network" else owned.volumes
-            if actor.get("ID") not in refs and attributes.get("name") not in refs:
-                return False
+        if (
+            owned is not None
+            and kind in ("network", "volume")
+            and not owned.owned(kind, _object_refs(actor, attributes))
+        ):
+            return False  # not owned, or not known (fail closed)
         named = attributes.get("container")
         if named is None and kind == "network" and event.get("Action") in _ATTACH_ACTIONS:
             named = actor.get("ID", "")  # Podman: the container is the actor

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from docker_socket_operator.policy.filters import EventVisibility
 from docker_socket_operator.proxy.chunked import (
     LAST_CHUNK,
     BodyTooLarge,
@@ -214,11 +215,13 @@ async def relay_events_filtered(
     up: UpstreamConnection,
     resp: ResponseHead,
     client: Stream,
-    visible: Callable[[Any], bool],
+    visible: EventVisibility,
+    lookup: Callable[[str, str], Awaitable[Any]],
 ) -> bool:
     """The events stream with only the events the client may see: each JSON line is decoded,
     kept or dropped, and sent at once (one chunk per event, so nothing waits in a buffer).
-    Lines that are not JSON objects are dropped (fail closed)."""
+    Lines that are not JSON objects are dropped (fail closed). An object the filter does not
+    know yet is looked up first (`lookup(kind, ref)`: its inspect answer, None if gone)."""
     reader = up
     chunked = resp.framing is Framing.CHUNKED
     client.write(resp.raw)
@@ -250,7 +253,11 @@ async def relay_events_filtered(
                 event = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(event, dict) and visible(event):
+            if not isinstance(event, dict):
+                continue
+            for kind, ref in visible.lookups(event):
+                visible.learn(kind, ref, await lookup(kind, ref))
+            if visible(event):
                 out.append(encode_chunk(line) if chunked else line)
         del pending[:start]
         if len(pending) > 1 << 20:

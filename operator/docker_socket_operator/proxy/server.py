@@ -479,6 +479,12 @@ class ProxyServer:
             raise UpstreamProtocolError("container list is not a list")
         return items
 
+    async def _inspected(self, kind: str, ref: str) -> Any:
+        """A network's or volume's inspect answer, decoded; None when the daemon has no such
+        object (or will not say: what is not known to be owned stays hidden)."""
+        resp, raw = await self.pool.simple_get(f"/{kind}s/{quote(ref, safe='')}")
+        return decode_json(raw) if resp.status == 200 else None
+
     async def _listed(self, path: str) -> Any:
         """A list answer of the daemon (containers, networks, volumes), decoded."""
         resp, raw = await self.pool.simple_get(path, FILTER_LIMIT)
@@ -667,7 +673,7 @@ class ProxyServer:
                 )
             visible = EventVisibility(policy, await self._containers(), owned)
             self._finish(ex, resp.status)
-            clean = await relay_events_filtered(conn, resp, client, visible)
+            clean = await relay_events_filtered(conn, resp, client, visible, self._inspected)
         else:  # an error text under visibility
             own_id = ex.facts.container.id if ex.facts.container is not None else ""
             out = self._withheld(ex, await conn.read_body(resp, FILTER_LIMIT), own_id)
