@@ -19,7 +19,7 @@ include mk/install.mk
 
 
 .PHONY: generate help deps system-deps venv lint typecheck test test-unit test-integration demo bench \
-        crds catalogue check-generated e2e clean fuzz
+        crds catalogue check-generated e2e clean fuzz compiled clean-compiled
 
 help:
 	@echo "make demo   - the proxy before a private dockerd, the operator on a control plane, a real node with client pods"
@@ -27,14 +27,23 @@ help:
 	@echo "make bench  - proxy vs direct socket (and operator figures when the control plane exists)"
 	@echo "make fuzz   - differential fuzzer through the real proxy (FUZZ_SECONDS=600, FUZZ_SEED=...)"
 
-deps: system-deps venv
+deps: system-deps venv compiled
+
+# The request path compiled with mypyc (setup.py, hack/build_compiled.py): what the tests, the
+# bench and the image run. Without a C compiler the proxy runs as pure Python.
+compiled: venv
+	@$(PY) hack/build_compiled.py || echo "!! mypyc build failed: the proxy runs as pure Python"
+
+clean-compiled: venv
+	$(PY) hack/build_compiled.py --clean
 
 # Debian packages the tests and the demo start for real: dockerd, podman (catatonit: the pause
 # process of `podman kube play` pods; Debian recommends it), busybox for the image.
 system-deps:
 	@missing=""; \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
-	for pair in dockerd:docker.io podman:podman docker-compose:docker-compose catatonit:catatonit busybox:busybox-static newuidmap:uidmap debootstrap:debootstrap openssl:openssl; do \
+	$(PYTHON) -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_path("include") + "/Python.h")' 2>/dev/null || missing="$$missing python3-dev"; \
+	for pair in gcc:gcc dockerd:docker.io podman:podman docker-compose:docker-compose catatonit:catatonit busybox:busybox-static newuidmap:uidmap debootstrap:debootstrap openssl:openssl; do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -101,4 +110,5 @@ e2e:
 	@bash e2e/run.sh
 
 clean:
+	-$(PY) hack/build_compiled.py --clean
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -143,7 +143,23 @@ def named_containers(daemon: Daemon) -> dict[str, str]:
     }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # A compiled module that no longer matches its source would be what every test runs.
+    sys.path.insert(0, str(Path(_ROOT) / "hack"))
+    import build_compiled
+
+    if build_compiled.stale():
+        raise pytest.UsageError(
+            "the compiled proxy modules do not match their sources: run `make compiled` "
+            "(or `make clean-compiled` to test the pure-Python build)"
+        )
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    import docker_socket_operator.proxy.server as server
+
+    build = "compiled (mypyc)" if server.__file__.endswith(".so") else "pure Python"
     return [
-        f"engines: dockerd={shutil.which('dockerd')} podman={shutil.which('podman')} uid={os.geteuid()}"
+        f"engines: dockerd={shutil.which('dockerd')} podman={shutil.which('podman')} uid={os.geteuid()}",
+        f"proxy request path: {build}",
     ]

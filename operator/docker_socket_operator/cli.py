@@ -121,6 +121,7 @@ def _tcp_url(sock: socket.socket, scheme: str) -> str:
 
 
 async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
+    from docker_socket_operator.proxy import build as proxy_build
     from docker_socket_operator.proxy.admin import AdminServer
     from docker_socket_operator.proxy.audit import AuditLog, log_event
     from docker_socket_operator.proxy.metrics import Metrics
@@ -190,6 +191,7 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
         policy_hash=digest,
         audit=policy.audit,
         limits=dataclasses.asdict(limits),
+        build=proxy_build(),
     )
     # What exists now (modules, the compiled policy) lives as long as the process: frozen out
     # of the cycle collector's walks, and collections made rarer (a request leaves few cycles;

@@ -282,21 +282,21 @@ class ProxyServer:
         """Serve one request; True when the connection can carry the next one."""
         try:
             return await self._serve(ex)
-        except HttpError as e:
-            self._refuse(ex, e)
+        except HttpError as refused:
+            self._refuse(ex, refused)
             return False
-        except UpstreamUnavailable as e:
+        except UpstreamUnavailable as unavailable:
             self.metrics.upstream_errors += 1
-            self._fail(ex, 502, str(e))
+            self._fail(ex, 502, str(unavailable))
             return False
-        except UpstreamProtocolError as e:
+        except UpstreamProtocolError as bad:
             self.metrics.upstream_errors += 1
-            self._fail(ex, 502, f"bad response from the daemon: {e}")
+            self._fail(ex, 502, f"bad response from the daemon: {bad}")
             return False
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             raise
-        except Exception as e:  # a bug must not leave the client hanging, nor let anything through
-            log_event("internal error", error=repr(e), method=ex.head.method, path=ex.rec.path)
+        except Exception as bug:  # must not leave the client hanging, nor let anything through
+            log_event("internal error", error=repr(bug), method=ex.head.method, path=ex.rec.path)
             self._fail(ex, 500, "internal proxy error")
             return False
         finally:

@@ -171,8 +171,7 @@ class Stream(asyncio.Protocol):
 
     async def wait_more(self) -> None:
         """Until more bytes arrive; the connection's error, or IncompleteReadError at EOF."""
-        if self._error is not None:
-            raise self._error
+        self._raise_error()
         if self._eof:
             raise asyncio.IncompleteReadError(bytes(self.buffer), None)
         self._resume()  # a reader that waits has read everything it could
@@ -181,8 +180,14 @@ class Stream(asyncio.Protocol):
             await self._waiter
         finally:
             self._waiter = None
-        if self._error is not None:
-            raise self._error
+        self._raise_error()  # set while this reader waited (a deadline, a lost connection)
+
+    def _raise_error(self) -> None:
+        # Read afresh on each call: a narrowed `self._error` would be taken as still None
+        # after the wait by mypyc's compiled code (setup.py), which trusts mypy's narrowing.
+        error = self._error
+        if error is not None:
+            raise error
 
     def _wake(self) -> None:
         waiter = self._waiter

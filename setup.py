@@ -1,0 +1,35 @@
+"""The proxy's request path compiled to C with mypyc, from the same typed source.
+
+Only with DSO_COMPILE=1 (`make compiled` through hack/compile.py, and the image's wheel): a
+plain or editable `pip install` stays pure Python, and the package runs as pure Python
+wherever the compiled modules are missing, as aiohttp does without its extensions. Which
+modules: the ones every request runs through.
+"""
+
+from __future__ import annotations
+
+import os
+
+from setuptools import setup
+
+MODULES = (
+    "audit",
+    "facts",
+    "http1",
+    "messages",
+    "metrics",
+    "server",
+    "stream",
+    "upstream",
+    "watchdog",
+)
+
+ext_modules = []
+if os.environ.get("DSO_COMPILE") == "1":
+    from mypyc.build import mypycify
+
+    ext_modules = mypycify(
+        [f"operator/docker_socket_operator/proxy/{name}.py" for name in MODULES], opt_level="3"
+    )
+
+setup(ext_modules=ext_modules)
