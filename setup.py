@@ -13,15 +13,15 @@ import os
 from setuptools import setup
 
 MODULES = (
-    "audit",
-    "facts",
-    "http1",
-    "messages",
-    "metrics",
-    "server",
-    "stream",
-    "upstream",
-    "watchdog",
+    "proxy/audit",
+    "proxy/facts",
+    "proxy/http1",
+    "proxy/messages",
+    "proxy/metrics",
+    "proxy/server",
+    "proxy/stream",
+    "proxy/upstream",
+    "proxy/watchdog",
 )
 
 ext_modules = []
@@ -29,7 +29,7 @@ if os.environ.get("DSO_COMPILE") == "1":
     from mypyc.build import mypycify
 
     ext_modules = mypycify(
-        [f"operator/docker_socket_operator/proxy/{name}.py" for name in MODULES], opt_level="3"
+        [f"operator/docker_socket_operator/{name}.py" for name in MODULES], opt_level="3"
     )
 
 setup(ext_modules=ext_modules)

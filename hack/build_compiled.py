@@ -28,14 +28,14 @@ SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))
 
 
 def compiled_sources() -> list[Path]:
-    """The COMPILED list of setup.py, read without running it."""
+    """The MODULES of setup.py, read without running it."""
     tree = ast.parse((ROOT / "setup.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "MODULES" for t in node.targets
         ):
             names = ast.literal_eval(node.value)
-            return [PACKAGE_ROOT / "docker_socket_operator" / "proxy" / f"{n}.py" for n in names]
+            return [PACKAGE_ROOT / "docker_socket_operator" / f"{n}.py" for n in names]
     raise SystemExit("setup.py has no MODULES list")
 
 
