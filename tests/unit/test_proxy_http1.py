@@ -78,6 +78,8 @@ def test_docker_hijack_upgrade_is_accepted() -> None:
     [
         b"GET / HTTP/1.1\nHost: x\n\n",  # bare LF everywhere
         b"GET / HTTP/1.1\r\nHost: x\n\r\n",  # one bare LF
+        b"GET / HTTP/1.1\r\n\n",  # a bare-LF blank line right after the request line
+        b"GET / HTTP/1.1\r\nHost: x\r\n\n",  # a bare-LF blank line
         b"GET / HTTP/1.1\r\nHost: x\rY: z\r\n\r\n",  # bare CR
         head("GET / HTTP/1.1", "X-A: b", " folded"),  # obs-fold
         head("GET / HTTP/1.1", "X-A: b", "\tfolded"),

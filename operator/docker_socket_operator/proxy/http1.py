@@ -138,10 +138,14 @@ def parse_request_head(head: bytes) -> RequestHead:
     if len(head) > HEAD_LIMIT:
         raise HttpError(431, "request header fields too large")
     first = head.find(b"\r\n")
+    if first < 0 or not head.endswith(b"\r\n\r\n"):
+        raise _diagnose(head)
+    # Sliced only once the head is known to end with CRLF CRLF after its first line: mypyc's
+    # compiled bytes slice fails on a start past the end where Python gives b"".
     block = head[first + 2 : -2]
     # One regex validates every header line at once (token name, colon, no control characters,
     # CRLF endings, no folding); only a failing head is walked line by line for the reason.
-    if first < 0 or not head.endswith(b"\r\n\r\n") or _HEADER_BLOCK.fullmatch(block) is None:
+    if _HEADER_BLOCK.fullmatch(block) is None:
         raise _diagnose(head)
     method, target, version = _parse_request_line(head[:first])
     lines = block.split(b"\r\n")
