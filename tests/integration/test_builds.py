@@ -35,6 +35,7 @@ REQUESTS = [
     json_request("POST", "/containers/create", raw=b'{"Image": "bb", "Image": "other"}'),
     b"GET /_ping HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
     b"GET /../_ping HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /_ping HTTP/1.1\r\n\n",  # a bare-LF blank line (mypyc's bytes slice once failed here)
     b"GET /_ping HTTP/1.1\r\nHost: a\r\n" + b"X: " + b"y" * 70000 + b"\r\n\r\n",
 ]
 
