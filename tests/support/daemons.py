@@ -185,8 +185,18 @@ class Daemon:
     def host(self) -> str:
         return f"unix://{self.socket_path}"
 
+    def remove_all_networks(self) -> None:
+        """The networks tests made: dockerd leaves a user network's bridge on the host after
+        it exits, and leaked bridges use up the address pools of every later daemon."""
+        with contextlib.suppress(OSError, AssertionError, ValueError):
+            r = self.api("GET", "/networks", timeout=10)
+            for net in r.json() if r.status == 200 else []:
+                if net.get("Name") not in ("bridge", "host", "none", "podman"):
+                    self.api("DELETE", f"/networks/{net['Id']}", timeout=10)
+
     def stop(self) -> None:
         self.remove_all_containers()
+        self.remove_all_networks()
         proc = self.process
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
