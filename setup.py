@@ -1,9 +1,11 @@
 """The proxy's request path compiled to C with mypyc, from the same typed source.
 
-Only with DSO_COMPILE=1 (`make compiled` through hack/compile.py, and the image's wheel): a
+Only with DSO_COMPILE=1 (`make compiled` through hack/build_compiled.py, and the image's wheel): a
 plain or editable `pip install` stays pure Python, and the package runs as pure Python
 wherever the compiled modules are missing, as aiohttp does without its extensions. Which
-modules: the ones every request runs through.
+modules: the ones every request runs through, and the policy code a scoped or filtered call
+runs (deciding, the answer filters, selectors, chunked framing): compiled, it costs a scoped
+inspect about a fifth less CPU.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ import os
 from setuptools import setup
 
 MODULES = (
+    "catalogue/paths",
+    "policy/decide",
+    "policy/filters",
+    "policy/selectors",
+    "policy/types",
     "proxy/audit",
+    "proxy/chunked",
     "proxy/facts",
     "proxy/http1",
     "proxy/messages",

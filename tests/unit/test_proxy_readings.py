@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from docker_socket_operator.api.models import DockerSocketPolicySpec
+from docker_socket_operator.catalogue.operations import match_operation
 from docker_socket_operator.catalogue.paths import parse_target
 from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy
 from docker_socket_operator.policy.types import ContainerFacts, RequestFacts
@@ -82,7 +83,6 @@ def test_the_kept_readings_are_bounded() -> None:
 
 
 def test_but_keeps_every_other_field() -> None:
-    target = parse_target("/v1.41/containers/x/json?size=1")
     facts = RequestFacts(
         method="GET",
         api_path="/containers/x/json",
@@ -93,9 +93,28 @@ def test_but_keeps_every_other_field() -> None:
         container=ContainerFacts(id="c" * 64, name="x"),
         libpod=True,
         engine="podman",
-        target=target,
+        target=parse_target("/v1.41/containers/x/json?size=1"),
         object_labels={"k": "v"},
     )
+    start = match_operation("POST", "/containers/y/start")
+    assert start is not None
+    other = RequestFacts(
+        method="POST",
+        api_path="/containers/y/start",
+        op=start.op,
+        params={"id": "y"},
+        query={},
+        body=None,
+        container=ContainerFacts(id="d" * 64, name="y"),
+        libpod=False,
+        engine="docker",
+        target=parse_target("/containers/y/start"),
+        object_labels=None,
+    )
+    names = [f.name for f in dataclasses.fields(RequestFacts)]
+    assert all(getattr(facts, n) != getattr(other, n) for n in names)
     assert facts.but() == facts
-    for f in dataclasses.fields(RequestFacts):
-        assert getattr(facts.but(**{f.name: "changed"}), f.name) == "changed"
+    for name in names:
+        changed = facts.but(**{name: getattr(other, name)})
+        assert getattr(changed, name) == getattr(other, name)
+        assert all(getattr(changed, n) == getattr(facts, n) for n in names if n != name)
