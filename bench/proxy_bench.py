@@ -217,20 +217,23 @@ def interleaved(
     path: str,
     conc: int,
     pids: dict[str, int | None],
+    daemon: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each target ROUNDS times, round by round (each round in a rotated order) so that drift
     hits every target alike: medians, the CPU time its process spent per request (where its
     pid is known), and its ratios to "direct" paired by round: the daemon's own speed drifts
     from round to round (a list of 50 containers from 230 to 440 req/s on this machine), and
-    a ratio taken within one round cancels that drift where a ratio of medians does not."""
+    a ratio taken within one round cancels that drift where a ratio of medians does not.
+    With `daemon` (its pid), the daemon's own CPU time per request on each path too."""
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
     order = list(targets)
     for i in range(ROUNDS):
         for t in order[i % len(order) :] + order[: i % len(order)]:
             pid = pids.get(t)
-            cpu = cpu_seconds(pid)
+            cpu, daemon_cpu = cpu_seconds(pid), cpu_seconds(daemon)
             r = load(loadgen, targets[t], path, conc)
             r["cpu_us"] = (cpu_seconds(pid) - cpu) * 1e6 / max(1, r["sent"]) if pid else None
+            r["daemon_cpu_us"] = (cpu_seconds(daemon) - daemon_cpu) * 1e6 / max(1, r["sent"])
             runs[t].append(r)
     base = runs.get("direct")
     return {
@@ -242,6 +245,9 @@ def interleaved(
             "p50_extra_us": _paired(rs, base, lambda r, d: r["p50_us"] - d["p50_us"]),
             "cpu_us_per_request": statistics.median(r["cpu_us"] for r in rs)
             if rs[0]["cpu_us"] is not None
+            else None,
+            "daemon_cpu_us_per_request": statistics.median(r["daemon_cpu_us"] for r in rs)
+            if daemon
             else None,
             "errors": sum(r["errors"] for r in rs),
             "status": sorted({s for r in rs for s in r["status_seen"] or []}),
@@ -369,8 +375,9 @@ def main() -> int:
         pids: dict[str, int | None] = {"proxy": pid_of(proxy), "before": pid_of(before)}
         pids |= {"haproxy": hap.pid if hap else None, "wollomatic": wol.pid if wol else None}
         pids["bare"] = bare.pid
+        daemon_pid = d.process.pid if d.process is not None else None
         for key, path, conc in scenarios:
-            results[key] = interleaved(loadgen, targets, path, conc, pids)
+            results[key] = interleaved(loadgen, targets, path, conc, pids, daemon_pid)
 
         # The scoped call: direct vs the proxy under label visibility, interleaved likewise.
         scoped_args: dict[str, list[str]] = {
@@ -509,13 +516,28 @@ def report(r: dict[str, Any]) -> None:
         + f" | **{idle['rss_mib']:.1f} MiB** (at rest {idle['rss_before_mib']:.1f}) | ≤ 60 MB |"
         f" {'ok' if idle['rss_mib'] * 1.048576 <= 60 and idle['last_connection_served'] else 'missed'} |"
     )
-    for key, label in (("ping_c1", "/_ping"), ("scoped_c1", "inspect")):
+    for key, label in (
+        ("list_c1", "list c=1"),
+        ("list_c16", "list c=16"),
+        ("ping_c1", "/_ping"),
+        ("scoped_c1", "inspect"),
+    ):
         cpu = [
             f"{t} {v['cpu_us_per_request']:.0f}"
             for t, v in r[key].items()
             if v.get("cpu_us_per_request") is not None
         ]
         print(f"CPU time per request, {label} (user+sys of each process, µs): " + ", ".join(cpu))
+    for key, label in (("list_c1", "list c=1"), ("list_c16", "list c=16")):
+        # At c=16 the daemon has both cores busy: what a relay costs it (its own CPU, and any
+        # daemon CPU its connection handling adds) is what the throughput ratio measures.
+        daemon = [
+            f"{t} {v['daemon_cpu_us_per_request']:.0f}"
+            for t, v in r[key].items()
+            if v.get("daemon_cpu_us_per_request") is not None
+        ]
+        if daemon:
+            print(f"The daemon's CPU time per request, {label}, by path (µs): " + ", ".join(daemon))
     for k in ("haproxy_skipped", "wollomatic_skipped"):
         if k in r:
             print(f"{k.split('_')[0]} peer skipped: {r[k]}")
