@@ -183,6 +183,7 @@ def test_resources_change_rolls_the_daemonset(
             p for p in pods
             if p["metadata"]["uid"] not in before and not p["metadata"].get("deletionTimestamp")
             and p["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "20m", "memory": "48Mi"}
+            and p["spec"].get("nodeName")  # scheduled: a new pod has no node for a moment
         ]  # fmt: skip
         return fresh if len(fresh) == len(pods) == 3 else None
 
