@@ -12,7 +12,18 @@ from docker_socket_operator.catalogue.types import Operation, RequestTarget
 Engine = Literal["docker", "podman", "unknown"]
 
 
-@dataclass(frozen=True, slots=True)
+class Keep:
+    """The default of RequestFacts.but's fields: keep this field as it is."""
+
+
+KEEP = Keep()
+
+# The classes a request makes have their own __init__ (init=False): compiled, it costs a tenth of
+# the one dataclasses generates at import, which stays interpreted. object.__setattr__ because
+# they are frozen (mypyc turns it into a plain store).
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class ContainerFacts:
     """What the proxy learned about a container by inspecting it upstream."""
 
@@ -24,8 +35,22 @@ class ContainerFacts:
     # audit mode never forwards an exec, attach or file copy into such a container.
     host_power: str = ""
 
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        image: str = "",
+        host_power: str = "",
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "labels", {} if labels is None else labels)
+        object.__setattr__(self, "image", image)
+        object.__setattr__(self, "host_power", host_power)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class RequestFacts:
     method: str
     api_path: str  # canonical, no version prefix
@@ -41,27 +66,65 @@ class RequestFacts:
     # The labels of the network or volume the path names, when an owned rule needs them.
     object_labels: Mapping[str, str] | None = None
 
-    def but(self, **changes: Any) -> RequestFacts:
-        """The same facts with `changes` (dataclasses.replace, without its generic cost: the
-        proxy derives facts a few times per request)."""
-        fields = {
-            "method": self.method,
-            "api_path": self.api_path,
-            "op": self.op,
-            "params": self.params,
-            "query": self.query,
-            "body": self.body,
-            "container": self.container,
-            "libpod": self.libpod,
-            "engine": self.engine,
-            "target": self.target,
-            "object_labels": self.object_labels,
-        }
-        fields.update(changes)
-        return RequestFacts(**fields)
+    def __init__(
+        self,
+        method: str,
+        api_path: str,
+        op: Operation | None,
+        params: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        container: ContainerFacts | None = None,
+        libpod: bool = False,
+        engine: Engine = "unknown",
+        target: RequestTarget | None = None,
+        object_labels: Mapping[str, str] | None = None,
+    ) -> None:
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "api_path", api_path)
+        object.__setattr__(self, "op", op)
+        object.__setattr__(self, "params", {} if params is None else params)
+        object.__setattr__(self, "query", {} if query is None else query)
+        object.__setattr__(self, "body", body)
+        object.__setattr__(self, "container", container)
+        object.__setattr__(self, "libpod", libpod)
+        object.__setattr__(self, "engine", engine)
+        object.__setattr__(self, "target", target)
+        object.__setattr__(self, "object_labels", object_labels)
+
+    def but(
+        self,
+        *,
+        method: str | Keep = KEEP,
+        api_path: str | Keep = KEEP,
+        op: Operation | Keep | None = KEEP,
+        params: Mapping[str, str] | Keep = KEEP,
+        query: Mapping[str, str] | Keep = KEEP,
+        body: Any = KEEP,
+        container: ContainerFacts | Keep | None = KEEP,
+        libpod: bool | Keep = KEEP,
+        engine: Engine | Keep = KEEP,
+        target: RequestTarget | Keep | None = KEEP,
+        object_labels: Mapping[str, str] | Keep | None = KEEP,
+    ) -> RequestFacts:
+        """The same facts with the fields given changed (dataclasses.replace, without its
+        generic cost: the proxy derives facts a few times per request)."""
+        return RequestFacts(
+            self.method if isinstance(method, Keep) else method,
+            self.api_path if isinstance(api_path, Keep) else api_path,
+            self.op if isinstance(op, Keep) else op,
+            self.params if isinstance(params, Keep) else params,
+            self.query if isinstance(query, Keep) else query,
+            self.body if isinstance(body, Keep) else body,
+            self.container if isinstance(container, Keep) else container,
+            self.libpod if isinstance(libpod, Keep) else libpod,
+            self.engine if isinstance(engine, Keep) else engine,
+            self.target if isinstance(target, Keep) else target,
+            self.object_labels if isinstance(object_labels, Keep) else object_labels,
+        )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
     allow: bool
     rule: str  # "rules[2] allow containers.restart" | "default deny" | ...
@@ -72,6 +135,15 @@ class Decision:
     # Allowed by an owned rule (or under visibility.owned): lists and prunes go out narrowed to
     # the policy's own objects (policy/ownership.py).
     owned: bool = False
+
+    def __init__(
+        self, allow: bool, rule: str, reason: str, would_deny: bool = False, owned: bool = False
+    ) -> None:
+        object.__setattr__(self, "allow", allow)
+        object.__setattr__(self, "rule", rule)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "would_deny", would_deny)
+        object.__setattr__(self, "owned", owned)
 
 
 class PolicyError(ValueError):

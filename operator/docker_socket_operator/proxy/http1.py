@@ -388,6 +388,9 @@ class ResponseHead:
     content_length: int = 0
     content_type: str = ""
     reusable: bool = True  # the daemon keeps the connection open after this response
+    # The head without its framing lines and final CRLF, worked out with the parse (which is
+    # kept for the daemon's repeated heads) rather than per rewritten answer.
+    unframed: bytes | None = None
 
     @property
     def raw_stream(self) -> bool:
@@ -397,8 +400,12 @@ class ResponseHead:
 
     def rebuilt(self, content_length: int) -> bytes:
         """The head with its framing replaced by a Content-Length (for rewritten bodies)."""
-        kept = _FRAMING_LINE.sub(b"", self.raw[:-2])
+        kept = self.unframed if self.unframed is not None else _unframed(self.raw)
         return kept + b"Content-Length: %d\r\n\r\n" % content_length
+
+
+def _unframed(head: bytes) -> bytes:
+    return _FRAMING_LINE.sub(b"", head[:-2])
 
 
 # A Content-Length or Transfer-Encoding line of a head (names in any case, as Go reads them).
@@ -486,4 +493,5 @@ def _parse_response_head(head: bytes, request_method: str) -> ResponseHead:
         content_length,
         "" if ctype is None else ctype.decode("latin-1"),
         keep_alive and framing is not Framing.CLOSE and status != 101,
+        _unframed(head),
     )

@@ -77,7 +77,16 @@ def head_size(buf: bytearray, line_end: int, start: int) -> int:
 
 
 def rewrite_path(template: str, params: Mapping[str, str], container_id: str) -> str:
-    return _PARAM.sub(lambda m: container_id if m[1] == "id" else params[m[1]], template)
+    parts = _TEMPLATE_PARTS.get(template)
+    if parts is None:  # the catalogue's templates: a bounded set, split once each
+        parts = _TEMPLATE_PARTS[template] = tuple(_PARAM.split(template))
+    out = []
+    for i, part in enumerate(parts):  # literal text at even indexes, parameter names at odd
+        out.append(part if i % 2 == 0 else container_id if part == "id" else params[part])
+    return "".join(out)
+
+
+_TEMPLATE_PARTS: dict[str, tuple[str, ...]] = {}
 
 
 def upstream_request_head(

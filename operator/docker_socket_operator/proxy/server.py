@@ -356,7 +356,7 @@ class ProxyServer:
             else:
                 facts = facts.but(container=resolved)
                 # dockerd finds a link by its name only: a link removal goes on by name.
-                if op.target == "container" and parent is None:
+                if op.target == "container" and parent is None and own is None:
                     api_path = rewrite_path(op.template, facts.params, resolved.id)
         if op is not None and policy.needs_object(op):
             found = await self._resolve_object(op, facts.params)
