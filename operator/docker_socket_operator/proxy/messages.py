@@ -133,4 +133,4 @@ def decode_json(raw: bytes) -> Any:
 
 def json_bytes(doc: Any) -> bytes:
     """A rewritten answer: compact UTF-8 JSON and a newline, as dockerd writes its own."""
-    return orjson.dumps(doc) + b"\n"
+    return orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)

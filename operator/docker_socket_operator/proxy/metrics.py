@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
-
 PREFIX = "docker_socket_proxy"
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -30,7 +28,13 @@ class Metrics:
     def observe(self, operation: str, decision: str, seconds: float) -> None:
         key = (operation, decision)
         self.requests[key] = self.requests.get(key, 0) + 1
-        self.bucket_counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        # A compiled loop over 14 bounds: cheaper than a call into the bisect module.
+        i = 0
+        for bound in BUCKETS:
+            if seconds <= bound:
+                break
+            i += 1
+        self.bucket_counts[i] += 1
         self.duration_sum += seconds
         self.duration_count += 1
 
