@@ -20,6 +20,7 @@ MODULES = (
     "policy/filters",
     "policy/selectors",
     "policy/types",
+    "proxy/answers",
     "proxy/audit",
     "proxy/chunked",
     "proxy/facts",

@@ -108,3 +108,35 @@ def test_invalid_file_keeps_old_policy(
     assert call(p.addr, "GET", "/containers/json").status == 200
     assert call(p.addr, "POST", "/containers/web/stop").status == 403
     assert "reload" in p.stderr_text().lower()
+
+
+def test_a_kept_rewrite_follows_the_reloaded_policy(
+    dockerd: Daemon, fresh_proxy: Callable[..., ProxyProcess]
+) -> None:
+    """The proxy keeps its rewrite of an answer for the same bytes (proxy/answers.py): the
+    daemon answers a poller's list with the same bytes, but a reloaded policy rewrites them
+    anew."""
+    ids = {
+        team: dockerd.create(f"reload-{team}", labels={"team": team}, start=False)
+        for team in ("ci", "web")
+    }
+    rules: list[dict[str, Any]] = [{"allow": ["containers.list"]}]
+
+    def listed() -> set[str]:
+        r = call(p.addr, "GET", "/containers/json?all=1")
+        assert r.status == 200, r.body
+        return {c["Id"] for c in r.json()} & set(ids.values())
+
+    def visibility(team: str) -> dict[str, Any]:
+        return policy_document(rules, visibility={"containers": {"labels": {"team": team}}})
+
+    p = fresh_proxy(dockerd.socket_path, rules, visibility=visibility("ci")["spec"]["visibility"])
+    try:
+        for _ in range(3):  # the same bytes each time: kept after the first
+            assert listed() == {ids["ci"]}
+        p.write_policy(visibility("web"))
+        wait_for(lambda: listed() == {ids["web"]}, timeout=5.0, what="the reload to apply")
+        assert listed() == {ids["web"]}
+    finally:
+        for cid in ids.values():
+            dockerd.remove(cid)

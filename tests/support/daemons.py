@@ -147,6 +147,7 @@ class Daemon:
         start: bool = True,
         tty: bool = False,
         open_stdin: bool = False,
+        env: list[str] | None = None,
     ) -> str:
         """Create (and start) a container straight on the daemon; returns its full ID."""
         self.remove(name)
@@ -158,6 +159,8 @@ class Daemon:
             "OpenStdin": open_stdin,
             "StopSignal": "SIGKILL",
         }
+        if env is not None:
+            body["Env"] = env
         r = self.api("POST", "/containers/create", body, query={"name": name})
         assert r.status == 201, (r.status, r.body)
         cid: str = r.json()["Id"]

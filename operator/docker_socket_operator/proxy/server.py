@@ -39,6 +39,7 @@ from docker_socket_operator.policy.filters import (
 )
 from docker_socket_operator.policy.ownership import forwarded_request
 from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision
+from docker_socket_operator.proxy.answers import AnswerMemo
 from docker_socket_operator.proxy.audit import AuditLog, AuditRecord, log_event
 from docker_socket_operator.proxy.bodies import (
     discard_request_body,
@@ -82,6 +83,7 @@ DISCARD_LIMIT = 64 * 1024  # an unread body up to this size is skipped after a d
 FILTER_LIMIT = 64 << 20  # largest list/inspect answer the proxy rewrites
 CLIENT_WRITE_HIGH = 1 << 20
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+INSPECT = "containers.inspect"
 
 Resolved = ContainerFacts | tuple[ResponseHead, bytes]
 
@@ -122,7 +124,8 @@ class Exchange:
         self.body: bytes | None = None  # the request body, when the policy read it
         self.upstream: UpstreamConnection | None = None
         self.reusable = False  # the daemon connection may carry another request
-        # The daemon's answer when resolving the container already was the request (an inspect)
+        # The daemon's answer when resolving the container already was the request (an
+        # inspect), and its decoded JSON when it was decoded
         self.answer: tuple[ResponseHead, bytes, Any] | None = None
 
     @property
@@ -149,6 +152,7 @@ class ProxyServer:
         self.watch = HeadWatch(self.limits.head_timeout, self.limits.tick)
         self.tasks: set[asyncio.Task[None]] = set()
         self.readings = Readings()
+        self.answers = AnswerMemo()
 
     def _client(self) -> ClientStream:
         return ClientStream(HEAD_LIMIT, self.handle_client, self.tasks)
@@ -456,14 +460,20 @@ class ProxyServer:
         resp, raw = await self.pool.simple_get(path)
         if resp.status != 200:
             return resp, raw
-        doc = self._json(raw)
+        # Host power is what audit mode's floor asks about; no other check reads it.
+        host_power = policy.mode == "audit"
+        doc = None
+        facts = self.answers.facts(INSPECT, raw, host_power)
+        if facts is None:
+            doc = self._json(raw)
+            try:
+                facts = container_facts_from_inspect(doc, host_power=host_power)
+            except BadBody as e:
+                raise UpstreamProtocolError(f"unexpected container inspect answer: {e}") from None
+            self.answers.keep_facts(INSPECT, raw, host_power, facts)
         if own is not None and ex is not None:
             ex.answer = (resp, raw, doc)
-        try:
-            # Host power is what audit mode's floor asks about; no other check reads it.
-            return container_facts_from_inspect(doc, host_power=policy.mode == "audit")
-        except BadBody as e:
-            raise UpstreamProtocolError(f"unexpected container inspect answer: {e}") from None
+        return facts
 
     @staticmethod
     def _json(raw: bytes) -> dict[str, Any]:
@@ -555,9 +565,7 @@ class ProxyServer:
     async def _forward(self, ex: Exchange, api_path: str | None) -> bool:
         if ex.answer is not None:
             resp, raw, doc = ex.answer
-            out = await self._filtered(ex, resp, doc)
-            if out is None:
-                out = raw
+            out = await self._rewritten(ex, resp, raw, doc)
             self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
             return ex.head.keep_alive
         req, facts, body = ex.head, ex.facts, ex.body
@@ -604,18 +612,31 @@ class ProxyServer:
         ex.reusable = relay.clean and resp.reusable and req.version == "HTTP/1.1"
         return req.keep_alive and resp.reusable
 
-    async def _filtered(self, ex: Exchange, resp: ResponseHead, doc: Any) -> bytes | None:
-        """A GET's 200 answer as its operation's filter (policy/filters.py) rewrites it for
-        this client; None when no filter applies and the daemon's bytes go out as they are."""
+    async def _rewritten(
+        self, ex: Exchange, resp: ResponseHead, raw: bytes, doc: Any = None
+    ) -> bytes:
+        """A GET's 200 answer body as its operation's filter (policy/filters.py) rewrites it
+        for this client; `raw` as it is when no filter applies. `doc`: `raw` decoded, if it
+        was. A rewrite that reads nothing but the answer and the policy is kept for the same
+        bytes (proxy/answers.py)."""
         policy, op = ex.policy, ex.facts.op if ex.facts is not None else None
         if resp.status != 200 or ex.head.method != "GET" or op is None:
-            return None
+            return raw
         answer_filter = ANSWER_FILTERS.get(op.name)
         if answer_filter is None or not answer_filter.applies(policy):
-            return None
+            return raw
         needs = answer_filter.needs_containers and policy.visibility is not None
+        if not needs:
+            kept = self.answers.rewritten(op.name, raw, policy)
+            if kept is not None:
+                return kept
+        if doc is None:
+            doc = decode_json(raw)
         containers = await self._containers() if needs else []
-        return json_bytes(answer_filter.rewrite(policy, doc, containers))
+        out = json_bytes(answer_filter.rewrite(policy, doc, containers))
+        if not needs:
+            self.answers.keep_rewritten(op.name, raw, policy, out)
+        return out
 
     def _as_is(self, ex: Exchange, resp: ResponseHead) -> bool:
         """Whether the daemon's answer goes to the client unchanged: not a switch of protocols,
@@ -660,9 +681,7 @@ class ProxyServer:
             await pipe_hijacked(client, conn)
             return False
         elif resp.status == 200 and req.method == "GET" and name != "system.events":
-            doc = decode_json(await conn.read_body(resp, FILTER_LIMIT))
-            out = await self._filtered(ex, resp, doc)
-            assert out is not None
+            out = await self._rewritten(ex, resp, await conn.read_body(resp, FILTER_LIMIT))
             self._answer(ex, resp.status, resp.rebuilt(len(out)) + out)
             clean = True
         elif resp.status == 200 and req.method == "GET":
