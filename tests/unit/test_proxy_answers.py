@@ -49,7 +49,8 @@ def test_it_is_bounded_in_answers_and_in_bytes() -> None:
     memo.keep_rewritten(INSPECT, big, None, b"out")
     assert memo.rewritten(INSPECT, big, None) is None  # too large to keep
     memo = AnswerMemo()
-    n = 40  # 40 answers of 256 KiB and their rewrites: 20 MiB, past the 16 MiB bound
+    # Answers of the largest size kept, and their rewrites, past the bound on bytes
+    n = answers.KEPT_BYTES_MAX // answers.ANSWER_MAX + 2
     keys = [b"%02d" % i + b"y" * (answers.ANSWER_MAX - 2) for i in range(n)]
     for key in keys:
         memo.keep_rewritten(INSPECT, key, None, key)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from docker_socket_operator.policy.types import ContainerFacts
 
-ANSWERS_KEPT = 128  # distinct answers kept, for each kind
-ANSWER_MAX = 256 * 1024  # larger answers are decoded every time
-KEPT_BYTES_MAX = 16 << 20  # all the kept answers' bytes together
+ANSWERS_KEPT = 128  # distinct answers kept
+ANSWER_MAX = 1 << 20  # larger answers are decoded every time
+KEPT_BYTES_MAX = 8 << 20  # all the kept answers' bytes together
 
 
 class _Kept:
