@@ -22,6 +22,7 @@ MODULES = (
     "policy/types",
     "proxy/answers",
     "proxy/audit",
+    "proxy/bodies",
     "proxy/chunked",
     "proxy/facts",
     "proxy/http1",

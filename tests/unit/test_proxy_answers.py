@@ -23,6 +23,25 @@ def test_facts_are_kept_for_the_same_bytes_only() -> None:
     assert memo.facts(INSPECT, RAW, True) is None
 
 
+def test_answers_alike_at_both_ends_are_told_apart_by_their_middle() -> None:
+    # A container that changed state answers with bytes of the same length and the same ends
+    # (its ID first, its network settings last): what was kept for the old bytes is not used.
+    memo = AnswerMemo()
+    middle = b'"Running":false'
+    old = b'{"Id":"' + b"a" * 64 + b'",' + middle + b',"Name":"/web","X":"' + b"z" * 64 + b'"}'
+    new = old.replace(middle, middle.replace(b"false", b"true_"))
+    assert len(new) == len(old) and new[:48] == old[:48] and new[-48:] == old[-48:]
+    memo.keep_facts(INSPECT, old, False, FACTS)
+    memo.keep_rewritten(INSPECT, old, None, b"old\n")
+    assert memo.facts(INSPECT, new, False) is None
+    assert memo.rewritten(INSPECT, new, None) is None
+    other = ContainerFacts(id="a" * 64, name="web", labels={"state": "new"})
+    memo.keep_facts(INSPECT, new, False, other)
+    assert memo.facts(INSPECT, new, False) is other
+    assert memo.facts(INSPECT, old, False) is None  # the newer answer took its place
+    assert memo.rewritten(INSPECT, new, None) is None  # nothing of the old one carried over
+
+
 def test_a_rewrite_is_kept_for_the_policy_it_was_made_under() -> None:
     memo = AnswerMemo()
     old, new = object(), object()

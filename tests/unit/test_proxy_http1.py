@@ -10,6 +10,7 @@ from docker_socket_operator.proxy.chunked import (
     BodyTooLarge,
     ChunkError,
     ChunkScanner,
+    single_chunk,
 )
 from docker_socket_operator.proxy.http1 import (
     Framing,
@@ -430,6 +431,55 @@ def test_scanner_refuses_a_bad_chunk_inside_a_run_of_equal_ones(
     raw = LINE * 300 + damage(LINE) + LINE * 300 + b"0\r\n\r\n"
     with pytest.raises(ChunkError):
         ChunkScanner().feed(raw)
+
+
+def _scanned(raw: bytes, limit: int) -> bytes | str:
+    """What the scanner makes of a whole body: its payload, or why it refuses it."""
+    s = ChunkScanner(collect=True, limit=limit)
+    try:
+        used = s.feed(raw)
+    except (ChunkError, BodyTooLarge) as e:
+        return type(e).__name__
+    return s.take() if s.done and used == len(raw) else "incomplete or followed by bytes"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"5\r\nhello\r\n0\r\n\r\n",
+        b"5;name=v\r\nhello\r\n0\r\n\r\n",
+        b"C30\r\n" + b"j" * 0xC30 + b"\r\n0\r\n\r\n",
+        b"0\r\n\r\n",
+        b"5\r\nhello\r\n0\r\nX: y\r\n\r\n",  # a trailer: left to the scanner
+        b"5\r\nhello\r\n00\r\n\r\n",
+        b"5\r\nhello\r\n0;e\r\n\r\n",
+        b"5\r\nhelloXX0\r\n\r\n",  # no CRLF after the data
+        b"6\r\nhello\r\n0\r\n\r\n",  # one byte short
+        b"4\r\nhello\r\n0\r\n\r\n",  # one byte over
+        b"5\r\nhello\r\n0\r\n\r\nGET",  # bytes after the end
+        b"5\r\nhello\r\n0\r\n\r",  # not all here yet
+        b"5\nhello\r\n0\r\n\r\n",
+        b"5\r\nhel\r\n0\r\n\r\n\r\n0\r\n\r\n",
+        b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",  # two chunks
+        b"5\r\nhello\r\n0\r\n\r\n"[:-1] + b"\n",
+        b"00000005\r\nhello\r\n0\r\n\r\n",
+        b"a\r\n0\r\n\r\n0\r\n\r\n\r\n0\r\n\r\n",  # the end's bytes inside the data
+    ],
+)
+@pytest.mark.parametrize("limit", [4, 5, 1 << 20])
+def test_a_whole_single_chunk_body_is_read_as_the_scanner_reads_it(raw: bytes, limit: int) -> None:
+    # single_chunk is the read of the common case (one read, one chunk); it answers only when
+    # the scanner would accept the same bytes with the same payload, and leaves the rest to it.
+    fast = single_chunk(bytearray(raw), limit)
+    if fast is not None:
+        assert fast == _scanned(raw, limit)
+
+
+def test_the_daemons_one_chunk_answer_is_read_whole() -> None:
+    payload = b'{"Id":"' + b"a" * 3000 + b'"}\n'
+    raw = b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload), payload)
+    assert single_chunk(bytearray(raw), 1 << 20) == payload
+    assert single_chunk(bytearray(raw), len(payload) - 1) is None  # over the limit: scanned
 
 
 def test_websocket_upgrade_is_parsed_for_the_server_to_place() -> None:

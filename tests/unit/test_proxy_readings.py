@@ -118,3 +118,29 @@ def test_but_keeps_every_other_field() -> None:
         changed = facts.but(**{name: getattr(other, name)})
         assert getattr(changed, name) == getattr(other, name)
         assert all(getattr(changed, n) == getattr(facts, n) for n in names if n != name)
+
+
+def test_facts_with_a_kept_container_are_kept_and_decided_once_per_policy() -> None:
+    # The answer memo gives one ContainerFacts object per exact inspect answer: the same object
+    # gives the same facts and decision; another object (another answer) is decided afresh.
+    reading = Readings().read(b"GET /containers/web/json HTTP/1.1\r\nHost: d\r\n\r\n", "docker")
+    assert not isinstance(reading, tuple)
+    names = {"rules": [{"allow": ["containers.inspect"], "containers": {"names": ["web"]}}]}
+    p = compile_policy(DockerSocketPolicySpec.model_validate(names))
+    web = ContainerFacts(id="a" * 64, name="web")
+    renamed = ContainerFacts(id="a" * 64, name="db")  # the same container, renamed
+    first = reading.with_container(reading.facts, web)
+    assert first == reading.facts.but(container=web)
+    assert reading.with_container(reading.facts, web) is first
+    assert reading.decided(p, first).allow
+    moved = reading.with_container(reading.facts, renamed)
+    assert moved.container is renamed and not reading.decided(p, moved).allow
+    again = reading.with_container(reading.facts, web)
+    assert again.container is web and reading.decided(p, again).allow
+    reloaded = compile_policy(
+        DockerSocketPolicySpec.model_validate({"rules": [{"allow": ["system.ping"]}]})
+    )
+    assert not reading.decided(reloaded, again).allow  # the policy in force decides
+    # Facts that are not the reading's own (a body was read) are never kept.
+    with_body = reading.facts.but(body={"x": 1})
+    assert reading.with_container(with_body, web) is not reading.with_container(with_body, web)

@@ -213,6 +213,23 @@ class ChunkScanner:
             raise ChunkError("malformed trailer line")
 
 
+_LAST = b"\r\n0\r\n\r\n"  # the CRLF after a chunk's data, then the last chunk
+
+
+def single_chunk(buf: bytearray, limit: int) -> bytes | None:
+    """The payload of a chunked body that is all of `buf` as one chunk and the last chunk
+    with no trailers (how the daemon sends an inspect or a list: one read, one copy); None
+    for anything else, which ChunkScanner reads (and judges) as it always does."""
+    m = _CHUNK_SIZE.match(buf)
+    if m is None or m.end() > CHUNK_LINE_LIMIT:
+        return None
+    start = m.end()
+    stop = start + int(m.group(1), 16)
+    if stop - start > limit or len(buf) != stop + len(_LAST) or not buf.endswith(_LAST):
+        return None
+    return bytes(buf[start:stop])
+
+
 def encode_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 

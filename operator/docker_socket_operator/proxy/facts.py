@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from docker_socket_operator.catalogue.operations import match_operation
-from docker_socket_operator.catalogue.paths import parse_target
+from docker_socket_operator.catalogue.paths import forward_target, parse_target
 from docker_socket_operator.catalogue.types import BadTarget
 from docker_socket_operator.policy.body import decode_docker_json
 from docker_socket_operator.policy.compile import CompiledPolicy
@@ -85,9 +85,23 @@ def operation_name(facts: RequestFacts) -> str:
 class Reading:
     """What one request head's bytes mean: the parsed head, its facts without a body, and, once
     computed, the decision on those facts under one policy and the head forwarded for them
-    (both pure functions of the facts, kept for a request that sends the same bytes again)."""
+    (both pure functions of the facts, kept for a request that sends the same bytes again).
+    The same holds for the facts with a resolved container: a container's facts come from the
+    answer memo (proxy/answers.py), one object per exact inspect answer, so the facts with the
+    same object, and the decision on them, are what computing them again would give."""
 
-    __slots__ = ("decision", "facts", "forward", "policy", "req")
+    __slots__ = (
+        "_contained",
+        "_contained_decision",
+        "_contained_policy",
+        "_container",
+        "_own",
+        "decision",
+        "facts",
+        "forward",
+        "policy",
+        "req",
+    )
 
     def __init__(self, req: RequestHead, facts: RequestFacts) -> None:
         self.req = req
@@ -95,16 +109,49 @@ class Reading:
         self.policy: object = None  # the policy `decision` was made under
         self.decision: Decision | None = None
         self.forward: bytes | None = None  # the upstream head when nothing was rewritten
+        self._own: str | None = None  # the target forwarded as is (forward_target)
+        self._container: ContainerFacts | None = None  # the container `_contained` holds
+        self._contained: RequestFacts | None = None
+        self._contained_policy: object = None
+        self._contained_decision: Decision | None = None
+
+    def own_target(self) -> str:
+        """forward_target of this reading's own target."""
+        own = self._own
+        if own is None:
+            target = self.facts.target
+            assert target is not None
+            own = self._own = forward_target(target)
+        return own
+
+    def with_container(self, facts: RequestFacts, container: ContainerFacts) -> RequestFacts:
+        """`facts` with `container` resolved; the same object again for the same container
+        object, when `facts` are this reading's own."""
+        if facts is not self.facts:
+            return facts.but(container=container)
+        contained = self._contained
+        if contained is None or self._container is not container:
+            contained = self._contained = facts.but(container=container)
+            self._container = container
+            self._contained_decision = None
+        return contained
 
     def decided(self, policy: CompiledPolicy, facts: RequestFacts) -> Decision:
         """decide(policy, facts), kept when the facts are this reading's own (no body, no
-        container or object resolved: nothing but the head's bytes went into them)."""
-        if facts is not self.facts:
-            return decide(policy, facts)
-        if self.policy is not policy or self.decision is None:
-            self.decision = decide(policy, facts)
-            self.policy = policy
-        return self.decision
+        object resolved: nothing but the head's bytes went into them) or those facts with a
+        container from `with_container`."""
+        if facts is self.facts:
+            if self.policy is not policy or self.decision is None:
+                self.decision = decide(policy, facts)
+                self.policy = policy
+            return self.decision
+        if facts is self._contained:
+            decision = self._contained_decision
+            if self._contained_policy is not policy or decision is None:
+                decision = self._contained_decision = decide(policy, facts)
+                self._contained_policy = policy
+            return decision
+        return decide(policy, facts)
 
 
 class Readings:

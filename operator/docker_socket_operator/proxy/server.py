@@ -347,7 +347,11 @@ class ProxyServer:
                 # The inspect that tells the policy about the container is the request itself:
                 # its answer, about exactly the container decided on, is the one relayed.
                 assert facts.target is not None
-                own = forward_target(facts.target)
+                own = (
+                    ex.reading.own_target()
+                    if ex.reading is not None and facts.target is ex.reading.facts.target
+                    else forward_target(facts.target)
+                )
             resolved = await self._resolve_container(
                 policy, op, parent or facts.params.get("id", ""), ex, own
             )
@@ -358,7 +362,12 @@ class ProxyServer:
                 # daemon's 404 would tell a client which names exist outside its view.
                 missing_hidden = True
             else:
-                facts = facts.but(container=resolved)
+                reading = ex.reading
+                facts = (
+                    reading.with_container(facts, resolved)
+                    if reading is not None
+                    else facts.but(container=resolved)
+                )
                 # dockerd finds a link by its name only: a link removal goes on by name.
                 if op.target == "container" and parent is None and own is None:
                     api_path = rewrite_path(op.template, facts.params, resolved.id)

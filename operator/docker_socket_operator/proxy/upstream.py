@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from docker_socket_operator.policy.engines import classify_engine
 from docker_socket_operator.policy.types import Engine
-from docker_socket_operator.proxy.chunked import ChunkError, ChunkScanner
+from docker_socket_operator.proxy.chunked import ChunkError, ChunkScanner, single_chunk
 from docker_socket_operator.proxy.http1 import (
     Framing,
     ResponseHead,
@@ -291,6 +291,11 @@ class UpstreamConnection(Stream):
                 if total > limit:
                     raise UpstreamProtocolError("response body too large to filter")
             return b"".join(chunks)
+        whole = single_chunk(self.buffer, limit)
+        if whole is not None:
+            self.buffer.clear()
+            self._resume()
+            return whole
         scanner = ChunkScanner(collect=True, limit=limit)
         while not scanner.done:
             data = await reader.read(UPSTREAM_READ_LIMIT)
