@@ -9,6 +9,7 @@ ownerReferences stay so the garbage collector still cleans up while the operator
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -22,7 +23,16 @@ from docker_socket_operator.controller.render.common import MANAGED_BY_LABEL, MA
 log = logging.getLogger(__name__)
 
 
-def register_handlers(registry: kopf.OperatorRegistry, reconciler: Reconciler) -> None:
+def _nothing() -> None:
+    pass
+
+
+def register_handlers(
+    registry: kopf.OperatorRegistry,
+    reconciler: Reconciler,
+    on_work: Callable[[], None] = _nothing,
+) -> None:
+    """`on_work` is called after each handler ran (the memory trimmer counts work with it)."""
     delay = reconciler.config.retry_delay
 
     async def reconcile_policy(body: kopf.Body, **_: Any) -> None:
@@ -30,6 +40,8 @@ def register_handlers(registry: kopf.OperatorRegistry, reconciler: Reconciler) -
             await reconciler.reconcile(dict(body), prune=True)
         except ReconcileFailed as exc:
             raise kopf.TemporaryError(str(exc), delay=delay) from exc
+        finally:
+            on_work()
 
     for on in (kopf.on.create, kopf.on.update, kopf.on.resume):
         on(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")(reconcile_policy)
@@ -41,6 +53,8 @@ def register_handlers(registry: kopf.OperatorRegistry, reconciler: Reconciler) -
                 await reconciler.delete_children(meta["name"], meta.get("uid"))
             except Exception as exc:  # the garbage collector still has the ownerReferences
                 log.warning("deleting the children of %s failed (%s)", meta.get("name"), exc)
+            finally:
+                on_work()
 
     kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="deletion")(policy_event)
 
@@ -59,6 +73,8 @@ def register_handlers(registry: kopf.OperatorRegistry, reconciler: Reconciler) -
         except Exception as exc:  # kopf never retries event handlers: we do
             log.warning("drift repair of %s failed (%s); retrying in %ss", name, exc, delay)
             reconciler.retry_later(name)
+        finally:
+            on_work()
 
     for kind in CHILD_KINDS:
         group, _, version = kind.api_version.rpartition("/")

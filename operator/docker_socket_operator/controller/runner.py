@@ -17,12 +17,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import kopf
 from aiohttp import web
 
 from docker_socket_operator.controller.handlers import register_handlers
 from docker_socket_operator.controller.kube import KubeClient, credentials_from_kopf
 from docker_socket_operator.controller.leader import LeaseElector
+from docker_socket_operator.controller.memory import Trimmer, libc_trim
 from docker_socket_operator.controller.reconcile import OperatorConfig, Reconciler
 from docker_socket_operator.controller.render.common import MANAGER
 from docker_socket_operator.controller.term import Term
@@ -30,6 +32,7 @@ from docker_socket_operator.controller.term import Term
 log = logging.getLogger(__name__)
 
 PREFIX = "dockersocket.io"
+KOPF_CONNECTIONS = 32  # kopf's connections to the API server: ~6 watch streams and requests
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,25 @@ def operator_settings() -> kopf.OperatorSettings:
     return settings
 
 
+def bounded_session(info: kopf.ConnectionInfo) -> kopf.AiohttpSession:
+    """The session kopf would make from `info`, with a bounded connection pool: kopf's own has
+    none, and a cold start's burst of patches left ~200 TLS connections open, each with its
+    buffers (a quarter of the operator's memory at 200 policies). The bound leaves room for
+    kopf's watch streams (one per watched kind), which hold a connection each."""
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(),
+        proxy=info.proxy_url,
+        trust_env=info.trust_env,
+    )
+    return kopf.AiohttpSession(
+        server=info.server,
+        default_namespace=info.default_namespace,
+        expiration=info.expiration,
+        aiohttp_session=session,
+    )
+
+
 class Health:
     def __init__(self) -> None:
         self.ready = False
@@ -96,15 +118,19 @@ class Health:
 
 
 async def _run_kopf(
-    opts: RunOptions, reconciler: Reconciler, stop: asyncio.Event, ready: asyncio.Event
+    opts: RunOptions,
+    reconciler: Reconciler,
+    stop: asyncio.Event,
+    ready: asyncio.Event,
+    trimmer: Trimmer,
 ) -> None:
     registry = kopf.OperatorRegistry()
-    register_handlers(registry, reconciler)
+    register_handlers(registry, reconciler, trimmer.touch)
 
     @kopf.on.login(registry=registry)
-    def _login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    async def _login(settings: kopf.OperatorSettings, **_: Any) -> kopf.AiohttpSession:
         # Read afresh each time kopf asks (after a 401): service account tokens rotate.
-        return login(settings)
+        return bounded_session(login(settings))
 
     await kopf.operator(
         registry=registry,
@@ -131,6 +157,8 @@ async def run_operator(opts: RunOptions) -> int:
     loop = asyncio.get_running_loop()
     _on_signals(loop, shutdown)
     identity = f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    trimmer = Trimmer(libc_trim())
+    trimming = asyncio.create_task(trimmer.run())
     client = KubeClient(
         credentials_from_kopf(info), relogin=lambda: credentials_from_kopf(login(settings))
     )
@@ -149,7 +177,7 @@ async def run_operator(opts: RunOptions) -> int:
                 term_client = KubeClient(client.creds, relogin=client.relogin, guard=term.check)
                 reconciler = Reconciler(term_client, opts.config, term)
                 stop, ready = asyncio.Event(), asyncio.Event()
-                kopf_task = asyncio.create_task(_run_kopf(opts, reconciler, stop, ready))
+                kopf_task = asyncio.create_task(_run_kopf(opts, reconciler, stop, ready, trimmer))
                 ready_task = asyncio.create_task(_mark_ready(ready, health))
                 waits: set[asyncio.Future[Any]] = {
                     kopf_task,
@@ -180,6 +208,7 @@ async def run_operator(opts: RunOptions) -> int:
                     log.warning("lost leadership; back to standby")
                 health.ready = True
         finally:
+            trimming.cancel()
             await elector.release()
             await health.stop()
     return 0
