@@ -10,6 +10,7 @@ from docker_socket_operator.proxy.chunked import (
     BodyTooLarge,
     ChunkError,
     ChunkScanner,
+    ends_as_one_chunk,
     single_chunk,
 )
 from docker_socket_operator.proxy.http1 import (
@@ -473,6 +474,33 @@ def test_a_whole_single_chunk_body_is_read_as_the_scanner_reads_it(raw: bytes, l
     fast = single_chunk(bytearray(raw), limit)
     if fast is not None:
         assert fast == _scanned(raw, limit)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"5\r\nhello\r\n0\r\n\r\n",
+        b"5;name=v\r\nhello\r\n0\r\n\r\n",
+        b"0\r\n\r\n",
+        b"5\r\nhello\r\n0\r\nX: y\r\n\r\n",
+        b"5\r\nhello\r\n0;e\r\n\r\n",
+        b"5\r\nhelloXX0\r\n\r\n",
+        b"6\r\nhello\r\n0\r\n\r\n",
+        b"4\r\nhello\r\n0\r\n\r\n",
+        b"5\r\nhello\r\n0\r\n\r\nGET",
+        b"5\r\nhello\r\n0\r\n\r",
+        b"5\nhello\r\n0\r\n\r\n",
+        b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        b"a\r\n0\r\n\r\n0\r\n\r\n\r\n0\r\n\r\n",
+    ],
+)
+def test_an_answer_sent_whole_as_one_chunk_is_one_the_scanner_relays_unchanged(raw: bytes) -> None:
+    # The answer relay sends such a body from the daemon's callback, unscanned: only when the
+    # scanner would take exactly these bytes as one whole body (a head before it is skipped).
+    buf = bytearray(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + raw)
+    if ends_as_one_chunk(buf, len(buf) - len(raw)):
+        scanner = ChunkScanner()
+        assert scanner.feed(raw) == len(raw) and scanner.done
 
 
 def test_the_daemons_one_chunk_answer_is_read_whole() -> None:

@@ -216,18 +216,33 @@ class ChunkScanner:
 _LAST = b"\r\n0\r\n\r\n"  # the CRLF after a chunk's data, then the last chunk
 
 
+def _one_chunk(buf: bytearray, start: int) -> tuple[int, int] | None:
+    """Where the payload of `buf[start:]` lies when that is one chunk and the last chunk with
+    no trailers, and nothing after them; None for anything else."""
+    m = _CHUNK_SIZE.match(buf, start)
+    if m is None or m.end() - start > CHUNK_LINE_LIMIT:
+        return None
+    begin = m.end()
+    stop = begin + int(m.group(1), 16)
+    if len(buf) != stop + len(_LAST) or not buf.endswith(_LAST):
+        return None
+    return begin, stop
+
+
 def single_chunk(buf: bytearray, limit: int) -> bytes | None:
     """The payload of a chunked body that is all of `buf` as one chunk and the last chunk
     with no trailers (how the daemon sends an inspect or a list: one read, one copy); None
     for anything else, which ChunkScanner reads (and judges) as it always does."""
-    m = _CHUNK_SIZE.match(buf)
-    if m is None or m.end() > CHUNK_LINE_LIMIT:
+    span = _one_chunk(buf, 0)
+    if span is None or span[1] - span[0] > limit:
         return None
-    start = m.end()
-    stop = start + int(m.group(1), 16)
-    if stop - start > limit or len(buf) != stop + len(_LAST) or not buf.endswith(_LAST):
-        return None
-    return bytes(buf[start:stop])
+    return bytes(buf[span[0] : span[1]])
+
+
+def ends_as_one_chunk(buf: bytearray, start: int) -> bool:
+    """Whether `buf[start:]` is a whole chunked body of one chunk that ChunkScanner would
+    relay unchanged and find ended at the end of `buf` (anything else is scanned)."""
+    return _one_chunk(buf, start) is not None
 
 
 def encode_chunk(data: bytes) -> bytes:

@@ -16,7 +16,12 @@ from typing import TypeVar
 
 from docker_socket_operator.policy.engines import classify_engine
 from docker_socket_operator.policy.types import Engine
-from docker_socket_operator.proxy.chunked import ChunkError, ChunkScanner, single_chunk
+from docker_socket_operator.proxy.chunked import (
+    ChunkError,
+    ChunkScanner,
+    ends_as_one_chunk,
+    single_chunk,
+)
 from docker_socket_operator.proxy.http1 import (
     Framing,
     ResponseHead,
@@ -186,7 +191,8 @@ class BodyRelay:
 
 class AnswerRelay:
     """Sends an answer to the client from the daemon connection's data callback, as soon as it
-    is whole (head and a Content-Length body), when `as_is` says the client gets the daemon's
+    is whole (head and a Content-Length body, or a chunked body of one chunk and the last
+    chunk, as the daemon sends a list), when `as_is` says the client gets the daemon's
     bytes unchanged: the waiting coroutine then only counts and logs it. Any other answer
     (filtered, withheld, a stream, a switch of protocols) is left to that coroutine."""
 
@@ -210,8 +216,16 @@ class AnswerRelay:
             resp = parse_response_head(bytes(buf[: end + 4]), self.method)
         except UpstreamProtocolError:
             return  # the coroutine reads it again and fails it
-        whole = end + 4 + resp.content_length
-        if resp.framing is not Framing.LENGTH or len(buf) < whole or not self.as_is(resp):
+        framing = resp.framing
+        if framing is Framing.LENGTH:
+            whole = end + 4 + resp.content_length
+            if len(buf) < whole:
+                return
+        elif framing is Framing.CHUNKED and ends_as_one_chunk(buf, end + 4):
+            whole = len(buf)  # one chunk and the last one, nothing after (a list, an info)
+        else:
+            return
+        if not self.as_is(resp):
             return
         self.client.write(conn.consume(whole))
         self.resp = resp
