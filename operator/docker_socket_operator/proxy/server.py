@@ -603,7 +603,13 @@ class ProxyServer:
         client = ex.client
         timeout = self.limits.body_timeout
 
-        relay = AnswerRelay(client.transport, req.method, lambda resp: self._as_is(ex, resp))
+        # An answer rewritten for the client is read by this coroutine whatever its bytes: the
+        # daemon connection's callback need not look at it.
+        relay = (
+            None
+            if self._rewrites(ex)
+            else AnswerRelay(client.transport, req.method, lambda resp: self._as_is(ex, resp))
+        )
 
         async def send(conn: UpstreamConnection) -> ResponseHead:
             conn.write(head if body is None else head + body)
@@ -614,7 +620,7 @@ class ProxyServer:
             return await conn.read_head(req.method, relay)
 
         ex.upstream, resp = await self.pool.request(send, replayable=not streamed)
-        if relay.resp is None:
+        if relay is None or relay.resp is None:
             return await self._respond(ex, resp)
         # Sent as it arrived (an as-is answer that came whole): only counted and logged here.
         self._finish(ex, resp.status)
@@ -659,13 +665,22 @@ class ProxyServer:
             return not (status >= 400 and policy.visibility is not None and method != "HEAD")
         if op.hijack and status == 200 and resp.raw_stream and resp.framing is Framing.CLOSE:
             return False
-        if status == 200 and method == "GET":
-            answer_filter = ANSWER_FILTERS.get(op.name)
-            if answer_filter is not None and answer_filter.applies(policy):
-                return False
-            if op.name == "system.events" and policy.filters_containers:
-                return False
+        if status == 200 and self._rewrites(ex):
+            return False
         return not (status >= 400 and policy.visibility is not None and method != "HEAD")
+
+    @staticmethod
+    def _rewrites(ex: Exchange) -> bool:
+        """Whether a 200 answer to this request is rewritten by its operation's filter or, for
+        an events stream, filtered for the client."""
+        op = ex.facts.op if ex.facts is not None else None
+        if op is None or ex.head.method != "GET":
+            return False
+        policy = ex.policy
+        answer_filter = ANSWER_FILTERS.get(op.name)
+        if answer_filter is not None and answer_filter.applies(policy):
+            return True
+        return op.name == "system.events" and policy.filters_containers
 
     async def _respond(self, ex: Exchange, resp: ResponseHead) -> bool:
         req, policy, client, conn = ex.head, ex.policy, ex.client, ex.upstream
