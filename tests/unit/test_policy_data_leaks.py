@@ -265,12 +265,18 @@ def test_under_an_owned_events_rule_network_and_volume_events_are_the_owned_ones
     assert visible.lookups(theirs) == [("volume", "their-vol")]
     visible.learn("volume", "their-vol", {"Name": "their-vol", "Labels": {}})
     assert visible.lookups(theirs) == [] and not visible(theirs)
+    # No answer (gone, or the daemon failed): hidden, and looked up again at its next event,
+    # so that an owned volume that takes the name later is shown.
+    gone = ev("volume", "gone-vol")
     visible.learn("volume", "gone-vol", None)
-    assert not visible(ev("volume", "gone-vol"))
+    assert not visible(gone) and visible.lookups(gone) == [("volume", "gone-vol")]
+    visible.learn("volume", "gone-vol", {"Name": "gone-vol", "Labels": mine})
+    assert visible(gone)
     # An answer about another object than the one named (dockerd also finds a network by an
-    # ID prefix) teaches nothing about the name.
+    # ID prefix) teaches nothing about the name: hidden, and looked up again.
     visible.learn("network", "4444", {"Id": "4" * 64, "Name": "created-later", "Labels": mine})
     assert not visible(ev("network", "4444"))
+    assert visible.lookups(ev("network", "4444")) == [("network", "4444")]
     # A name is forgotten when its object goes: the next one of that name is looked up anew.
     assert visible(ev("volume", "ci-vol") | {"Action": "destroy"})
     assert visible.lookups(ev("volume", "ci-vol")) == [("volume", "ci-vol")]

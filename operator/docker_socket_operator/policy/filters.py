@@ -298,15 +298,20 @@ class OwnedObjects:
         return [ref for ref in refs if ref not in known]
 
     def learn(self, kind: str, ref: str, doc: Any) -> None:
-        """What an inspect of `ref` answered (None: no such object). The answer counts only
-        when it is the object named by `ref` exactly (dockerd also finds a network by an ID
-        prefix)."""
+        """What an inspect of `ref` answered (None: no answer, the object gone or the daemon
+        failing). Only an answer about the object named by `ref` exactly teaches anything
+        (dockerd also finds a network by an ID prefix); anything else leaves `ref` unknown, so
+        that its event is hidden (fail closed) and the next one naming it is looked up again:
+        a daemon error, or an object gone before its lookup, must not hide an owned object
+        that takes the name later."""
+        exact = isinstance(doc, dict) and ref in (doc.get("Id"), doc.get("Name"))
+        if not exact:
+            return
         known = self._known(kind)
         if len(known) >= OWNED_KNOWN_LIMIT:
             for key in [k for k, v in known.items() if not v]:
                 del known[key]
-        exact = isinstance(doc, dict) and ref in (doc.get("Id"), doc.get("Name"))
-        known[ref] = exact and _labels(doc.get("Labels")).get(OWNER_LABEL) == self.owner
+        known[ref] = _labels(doc.get("Labels")).get(OWNER_LABEL) == self.owner
 
     def forget(self, kind: str, refs: list[str]) -> None:
         known = self._known(kind)
@@ -397,7 +402,7 @@ class EventVisibility:
         return [(kind, ref) for ref in owned.unknown(kind, refs)]
 
     def learn(self, kind: str, ref: str, doc: Any) -> None:
-        """The inspect answer for a lookup (None: the daemon has no such object)."""
+        """The inspect answer for a lookup (None: no answer; the object stays unknown)."""
         if self._owned is not None:
             self._owned.learn(kind, ref, doc)
 

@@ -221,7 +221,7 @@ async def relay_events_filtered(
     """The events stream with only the events the client may see: each JSON line is decoded,
     kept or dropped, and sent at once (one chunk per event, so nothing waits in a buffer).
     Lines that are not JSON objects are dropped (fail closed). An object the filter does not
-    know yet is looked up first (`lookup(kind, ref)`: its inspect answer, None if gone)."""
+    know yet is looked up first (`lookup(kind, ref)`: its inspect answer, None if none)."""
     reader = up
     chunked = resp.framing is Framing.CHUNKED
     client.write(resp.raw)

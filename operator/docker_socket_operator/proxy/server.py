@@ -500,7 +500,8 @@ class ProxyServer:
 
     async def _inspected(self, kind: str, ref: str) -> Any:
         """A network's or volume's inspect answer, decoded; None when the daemon has no such
-        object (or will not say: what is not known to be owned stays hidden)."""
+        object or will not say (the object stays unknown, and what is not known to be owned
+        stays hidden)."""
         resp, raw = await self.pool.simple_get(f"/{kind}s/{quote(ref, safe='')}")
         return decode_json(raw) if resp.status == 200 else None
 
