@@ -103,6 +103,7 @@ class Exchange:
         "rec",
         "req",
         "reusable",
+        "rewrites",
         "upstream",
     )
 
@@ -124,6 +125,7 @@ class Exchange:
         self.body: bytes | None = None  # the request body, when the policy read it
         self.upstream: UpstreamConnection | None = None
         self.reusable = False  # the daemon connection may carry another request
+        self.rewrites = False  # a 200 answer is rewritten or filtered (set when forwarded)
         # The daemon's answer when resolving the container already was the request (an
         # inspect), and its decoded JSON when it was decoded
         self.answer: tuple[ResponseHead, bytes, Any] | None = None
@@ -606,9 +608,10 @@ class ProxyServer:
 
         # An answer rewritten for the client is read by this coroutine whatever its bytes: the
         # daemon connection's callback need not look at it.
+        ex.rewrites = self._rewrites(ex)
         relay = (
             None
-            if self._rewrites(ex)
+            if ex.rewrites
             else AnswerRelay(client.transport, req.method, lambda resp: self._as_is(ex, resp))
         )
 
@@ -657,7 +660,8 @@ class ProxyServer:
     def _as_is(self, ex: Exchange, resp: ResponseHead) -> bool:
         """Whether the daemon's answer goes to the client unchanged: not a switch of protocols,
         not rewritten by its operation's filter, not an events stream filtered for the
-        client, not an error text that visibility may withhold."""
+        client (`ex.rewrites`, worked out once by _forward), not an error text that
+        visibility may withhold."""
         status, policy, method = resp.status, ex.policy, ex.head.method
         op = ex.facts.op if ex.facts is not None else None
         if status == 101:
@@ -666,7 +670,7 @@ class ProxyServer:
             return not (status >= 400 and policy.visibility is not None and method != "HEAD")
         if op.hijack and status == 200 and resp.raw_stream and resp.framing is Framing.CLOSE:
             return False
-        if status == 200 and self._rewrites(ex):
+        if status == 200 and ex.rewrites:
             return False
         return not (status >= 400 and policy.visibility is not None and method != "HEAD")
 
