@@ -21,9 +21,11 @@ ONE_CHUNK = b"%x\r\n%s\r\n0\r\n\r\n" % (len(LIST), LIST)
 class _Client:
     def __init__(self) -> None:
         self.sent = bytearray()
+        self.writes: list[bytes] = []
 
     def write(self, data: bytes) -> None:
         self.sent += data
+        self.writes.append(data)
 
     def is_closing(self) -> bool:
         return False
@@ -93,3 +95,32 @@ async def test_an_answer_in_two_reads_is_left_to_the_coroutine() -> None:
     # The callback looks once, at the first read: the rest is the body relay's, as before.
     sent, relay, _resp, left = await _answer([HEAD_CHUNKED + ONE_CHUNK[:10], ONE_CHUNK[10:]])
     assert sent == b"" and relay.resp is None and left == ONE_CHUNK
+
+
+async def test_an_answer_whose_head_came_in_pieces_goes_out_when_whole() -> None:
+    # The first read holds no whole head, so the coroutine waits again with the relay armed:
+    # the second read completes the answer on top of what was buffered.
+    answer = HEAD_CHUNKED + ONE_CHUNK
+    sent, relay, resp, left = await _answer([answer[:20], answer[20:]])
+    assert sent == answer and relay.resp is resp and relay.clean and left == b""
+
+
+async def test_bytes_after_a_whole_answer_stay_buffered_and_the_connection_is_not_clean() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK"
+    sent, relay, _resp, left = await _answer([answer + b"HTTP/1.1 200 OK\r\n"])
+    assert sent == answer and not relay.clean and left == b"HTTP/1.1 200 OK\r\n"
+
+
+async def test_the_answer_received_is_the_object_sent() -> None:
+    # One read holding the whole answer is written as it came, not copied through the buffer.
+    answer = HEAD_CHUNKED + ONE_CHUNK
+    conn = UpstreamConnection(1 << 16)
+    conn.loop = asyncio.get_running_loop()
+    conn.transport = _Daemon()  # type: ignore[assignment]
+    client = _Client()
+    relay = AnswerRelay(client, "GET", lambda resp: True)  # type: ignore[arg-type]
+    task = asyncio.create_task(conn.read_head("GET", relay))
+    await asyncio.sleep(0)
+    conn.data_received(answer)
+    await task
+    assert len(client.writes) == 1 and client.writes[0] is answer and conn.buffer == b""

@@ -216,7 +216,7 @@ class ChunkScanner:
 _LAST = b"\r\n0\r\n\r\n"  # the CRLF after a chunk's data, then the last chunk
 
 
-def _one_chunk(buf: bytearray, start: int) -> tuple[int, int] | None:
+def _one_chunk(buf: bytes | bytearray, start: int) -> tuple[int, int] | None:
     """Where the payload of `buf[start:]` lies when that is one chunk and the last chunk with
     no trailers, and nothing after them; None for anything else."""
     m = _CHUNK_SIZE.match(buf, start)
@@ -239,7 +239,7 @@ def single_chunk(buf: bytearray, limit: int) -> bytes | None:
     return bytes(buf[span[0] : span[1]])
 
 
-def ends_as_one_chunk(buf: bytearray, start: int) -> bool:
+def ends_as_one_chunk(buf: bytes | bytearray, start: int) -> bool:
     """Whether `buf[start:]` is a whole chunked body of one chunk that ChunkScanner would
     relay unchanged and find ended at the end of `buf` (anything else is scanned)."""
     return _one_chunk(buf, start) is not None

@@ -207,29 +207,48 @@ class AnswerRelay:
         self.resp: ResponseHead | None = None  # the answer sent
         self.clean = False  # nothing followed its body on the daemon connection
 
-    def offer(self, conn: UpstreamConnection) -> None:
-        buf = conn.buffer
+    def offer(self, conn: UpstreamConnection, data: bytes) -> None:
+        """`data` arrived on `conn`: buffer it, or send the whole answer it completes. An
+        answer that is all of `data`, with nothing buffered before it (how the daemon sends
+        a ping, an inspect or a list), goes out as the very bytes received, never copied."""
+        buffered = conn.buffer
+        if buffered:
+            buffered += data
+            whole = self._whole(buffered)
+        else:
+            whole = self._whole(data)
+            if whole == len(data):
+                self.client.write(data)
+                self.clean = True
+                return
+            buffered += data
+        if whole:
+            self.client.write(conn.consume(whole))
+            self.clean = not buffered
+
+    def _whole(self, buf: bytes | bytearray) -> int:
+        """The length of the whole as-is answer at the start of `buf` (then `resp` is its
+        head), or 0."""
         end = buf.find(b"\r\n\r\n")
         if end < 0 or end + 4 > RESPONSE_HEAD_LIMIT or self.client.is_closing():
-            return
+            return 0
         try:
             resp = parse_response_head(bytes(buf[: end + 4]), self.method)
         except UpstreamProtocolError:
-            return  # the coroutine reads it again and fails it
+            return 0  # the coroutine reads it again and fails it
         framing = resp.framing
         if framing is Framing.LENGTH:
             whole = end + 4 + resp.content_length
             if len(buf) < whole:
-                return
+                return 0
         elif framing is Framing.CHUNKED and ends_as_one_chunk(buf, end + 4):
             whole = len(buf)  # one chunk and the last one, nothing after (a list, an info)
         else:
-            return
+            return 0
         if not self.as_is(resp):
-            return
-        self.client.write(conn.consume(whole))
+            return 0
         self.resp = resp
-        self.clean = not buf
+        return whole
 
 
 class UpstreamConnection(Stream):
@@ -248,8 +267,7 @@ class UpstreamConnection(Stream):
             # The answer goes out before the waiting coroutine is woken: its wake-up is
             # bookkeeping, off the answer's path.
             self.relay = None
-            self.buffer += data
-            relay.offer(self)
+            relay.offer(self, data)
             self._wake()
             return
         super().data_received(data)
