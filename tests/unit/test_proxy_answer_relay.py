@@ -37,11 +37,10 @@ class _Daemon:
     def resume_reading(self) -> None: ...
 
 
-async def _answer(
-    pieces: list[bytes], as_is: bool = True
-) -> tuple[bytes, AnswerRelay, ResponseHead, bytes]:
-    """What the client was sent from the callback, the relay, the head read_head returned,
-    and what stayed buffered for the coroutine."""
+async def _armed(
+    as_is: bool = True,
+) -> tuple[UpstreamConnection, _Client, AnswerRelay, asyncio.Task[ResponseHead]]:
+    """A daemon connection whose coroutine waits for a response head with a relay armed."""
     conn = UpstreamConnection(1 << 16)
     conn.loop = asyncio.get_running_loop()
     conn.transport = _Daemon()  # type: ignore[assignment]
@@ -49,6 +48,15 @@ async def _answer(
     relay = AnswerRelay(client, "GET", lambda resp: as_is)  # type: ignore[arg-type]
     task = asyncio.create_task(conn.read_head("GET", relay))
     await asyncio.sleep(0)
+    return conn, client, relay, task
+
+
+async def _answer(
+    pieces: list[bytes], as_is: bool = True
+) -> tuple[bytes, AnswerRelay, ResponseHead, bytes]:
+    """What the client was sent from the callback, the relay, the head read_head returned,
+    and what stayed buffered for the coroutine."""
+    conn, client, relay, task = await _armed(as_is)
     for piece in pieces:
         conn.data_received(piece)
         await asyncio.sleep(0)
@@ -114,13 +122,7 @@ async def test_bytes_after_a_whole_answer_stay_buffered_and_the_connection_is_no
 async def test_the_answer_received_is_the_object_sent() -> None:
     # One read holding the whole answer is written as it came, not copied through the buffer.
     answer = HEAD_CHUNKED + ONE_CHUNK
-    conn = UpstreamConnection(1 << 16)
-    conn.loop = asyncio.get_running_loop()
-    conn.transport = _Daemon()  # type: ignore[assignment]
-    client = _Client()
-    relay = AnswerRelay(client, "GET", lambda resp: True)  # type: ignore[arg-type]
-    task = asyncio.create_task(conn.read_head("GET", relay))
-    await asyncio.sleep(0)
+    conn, client, _relay, task = await _armed()
     conn.data_received(answer)
     await task
     assert len(client.writes) == 1 and client.writes[0] is answer and conn.buffer == b""
