@@ -6,16 +6,31 @@ proxy ("bare Python relay") so that its table shows what any Python proxy on thi
 pays per request before it reads a single header. Never a way to serve clients: it would
 pass anything.
 
-    python bench/bare_relay.py DAEMON_SOCKET PORT
+With WORK_US it first spins that long before each write (once per request, once per answer):
+a calibration, not a proxy. It shows in the same run what a hop's own work on the request's
+path costs in latency on this machine (bench/README.md: on a VM whose idle vCPUs halt, more
+than the work itself).
+
+    python bench/bare_relay.py DAEMON_SOCKET PORT [WORK_US]
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import cast
 
 import uvloop
+
+WORK_S = float(sys.argv[3]) / 1e6 if len(sys.argv) > 3 else 0.0
+
+
+def work() -> None:
+    if WORK_S:
+        end = time.perf_counter() + WORK_S
+        while time.perf_counter() < end:
+            pass
 
 
 class Upstream(asyncio.Protocol):
@@ -23,6 +38,7 @@ class Upstream(asyncio.Protocol):
         self.client = client
 
     def data_received(self, data: bytes) -> None:
+        work()
         self.client.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -53,6 +69,7 @@ class Client(asyncio.Protocol):
         if self.upstream is None:
             self.pending.append(data)
         else:
+            work()
             self.upstream.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:

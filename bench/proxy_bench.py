@@ -8,7 +8,8 @@ redacted inspect and writes the summaries to bench/profile-{ping,inspect}-{befor
 
 Settings are environment variables (bench/README.md): BENCH_SECONDS (3), BENCH_ROUNDS (5),
 BENCH_LOG_BYTES (200 MB), BENCH_BASELINE (another checkout's operator/ as "before"),
-BENCH_PROFILE=1, WOLLOMATIC_VERSION, DSO_CACHE.
+BENCH_PROFILE=1, BENCH_WORK_US (10: the calibration relay's work per write), WOLLOMATIC_VERSION,
+DSO_CACHE.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
 # A checkout's operator/ directory to run as a second proxy ("before"), for a before/after
 # comparison in the same run (e.g. `git archive <rev> operator | tar -x -C /tmp/before`).
 BASELINE = os.environ.get("BENCH_BASELINE", "")
+WORK_US = float(os.environ.get("BENCH_WORK_US", "10"))
 # The scoped call: an inspect by name under a label-visibility policy (the proxy inspects the
 # container first to learn its labels, then forwards the inspect by ID).
 INSPECT = "/v1.41/containers/bench-07/json"
@@ -199,6 +201,22 @@ def summarize_profile(collapsed: str, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def machine_idle() -> dict[str, str]:
+    """How this machine's idle CPUs wait (Linux cpuidle): on a VM with guest halt polling off
+    an idle vCPU halts, and waking it costs tens of µs, which every hop pays."""
+    found: dict[str, str] = {}
+    for key, path in (
+        ("cpuidle_driver", "/sys/devices/system/cpu/cpuidle/current_driver"),
+        ("cpuidle_governor", "/sys/devices/system/cpu/cpuidle/current_governor_ro"),
+        ("guest_halt_poll_ns", "/sys/module/haltpoll/parameters/guest_halt_poll_ns"),
+    ):
+        try:
+            found[key] = Path(path).read_text().strip()
+        except OSError:
+            continue
+    return found
+
+
 def pid_of(proxy: ProxyProcess | None) -> int | None:
     return proxy.proc.pid if proxy is not None and proxy.proc is not None else None
 
@@ -317,8 +335,13 @@ def main() -> int:
     d = start_dockerd()
     hap: subprocess.Popen[bytes] | None = None
     bare: subprocess.Popen[bytes] | None = None
+    worked: subprocess.Popen[bytes] | None = None
     wol: subprocess.Popen[bytes] | None = None
-    results: dict[str, Any] = {"seconds_per_run": SECONDS, "rounds": ROUNDS}
+    results: dict[str, Any] = {
+        "seconds_per_run": SECONDS,
+        "rounds": ROUNDS,
+        "machine": machine_idle(),
+    }
     try:
         for i in range(50):
             d.create(f"bench-{i:02d}", start=False, labels={"bench": "1"})
@@ -363,6 +386,19 @@ def main() -> int:
         )
         if wait_port(bport):
             targets["bare"] = ["-tcp", f"127.0.0.1:{bport}"]
+        # The same relay doing WORK_US of work before each write: what a hop's own work on
+        # the request's path costs in latency here (scoped call only).
+        wport = free_port()
+        worked = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "bare_relay.py"),
+                d.socket_path,
+                str(wport),
+                str(WORK_US),
+            ]
+        )
+        worked_target = ["-tcp", f"127.0.0.1:{wport}"] if wait_port(wport) else None
         scoped = ProxyProcess(
             d.socket_path, work / "scoped", policy=policy_document(SCOPED_POLICY), audit=False
         ).start()
@@ -387,12 +423,21 @@ def main() -> int:
             # The same inspect through the peers (no scoping there): what the hop itself costs.
             **{k: targets[k] for k in ("haproxy", "wollomatic", "before", "bare") if k in targets},
         }
+        if worked_target is not None:
+            scoped_args["bare_work"] = worked_target
+        results["work_us"] = WORK_US
         results["scoped_c1"] = interleaved(
             loadgen,
             scoped_args,
             INSPECT,
             1,
-            pids | {"proxy": pid_of(scoped), "unscoped": pids["proxy"]},
+            pids
+            | {
+                "proxy": pid_of(scoped),
+                "unscoped": pids["proxy"],
+                "bare_work": worked.pid if worked_target else None,
+            },
+            daemon_pid,
         )
         scoped.stop()
         if PROFILE:
@@ -406,21 +451,31 @@ def main() -> int:
 
         cid = make_log_container(d)
         logs_path = f"/v1.41/containers/{cid}/logs?stdout=1&stderr=1"
+        # The bare relay too: what a hop that checks nothing makes of the same stream.
         lruns: dict[str, list[float]] = {
-            t: [] for t in ("direct", "proxy", "before") if t in targets
+            t: [] for t in ("direct", "proxy", "before", "bare") if t in targets
         }
+        lcpu: dict[str, list[float]] = {t: [] for t in lruns}
         for _ in range(ROUNDS):
             for t in lruns:
+                cpu = cpu_seconds(pids.get(t))
                 r = load(loadgen, targets[t], logs_path, 1, n=1)
                 lruns[t].append(r["mb_per_s"])
+                lcpu[t].append(cpu_seconds(pids.get(t)) - cpu)
                 results.setdefault("logs_bytes", r["bytes"])
-        results["logs"] = {t: {"mb_per_s": statistics.median(v)} for t, v in lruns.items()}
+        results["logs"] = {
+            t: {
+                "mb_per_s": statistics.median(v),
+                "cpu_s": statistics.median(lcpu[t]) if pids.get(t) else None,
+            }
+            for t, v in lruns.items()
+        }
         results["idle"] = idle_connections_rss(proxy, 1000)
         proxy.stop()
         if before is not None:
             before.stop()
     finally:
-        for peer in (hap, wol, bare):
+        for peer in (hap, wol, bare, worked):
             if peer is not None:
                 peer.kill()
                 peer.wait()
@@ -509,6 +564,9 @@ def report(r: dict[str, Any]) -> None:
         + f" | **{lratio:.2f}x** ({lg['proxy']['mb_per_s']:.0f} MB/s) | ≥ 0.95x |"
         f" {'ok' if lratio >= 0.95 else 'missed'} |"
     )
+    cpu_logs = [f"{t} {v['cpu_s']:.2f} s" for t, v in lg.items() if v.get("cpu_s") is not None]
+    if cpu_logs:
+        print("CPU time per logs relay (user+sys of each process): " + ", ".join(cpu_logs))
     idle = r["idle"]
     print(
         f"| RSS, {idle['connections']} idle connections | - | "
@@ -538,6 +596,27 @@ def report(r: dict[str, Any]) -> None:
         ]
         if daemon:
             print(f"The daemon's CPU time per request, {label}, by path (µs): " + ", ".join(daemon))
+    if "bare_work" in sc and "bare" in sc:
+        # What a hop's own work on the request's path costs here: the same relay, WORK_US of
+        # work before each of its two writes, against the relay without it, in the same run.
+        work = 2 * r["work_us"]
+        cost = sc["bare_work"]["p50_us"] - sc["bare"]["p50_us"]
+        print(
+            f"A hop's work, magnified: the bare relay with {r['work_us']:g} µs of work before"
+            f" each write ({work:g} µs per request) answers the inspect {cost:+.0f} µs later"
+            f" at p50 ({sc['bare_work']['p50_ratio']:.2f}x direct against"
+            f" {sc['bare']['p50_ratio']:.2f}x)."
+        )
+    daemon = [
+        f"{t} {v['daemon_cpu_us_per_request']:.0f}"
+        for t, v in sc.items()
+        if v.get("daemon_cpu_us_per_request") is not None
+    ]
+    if daemon:
+        print("The daemon's CPU time per inspect, by path (µs): " + ", ".join(daemon))
+    machine = r.get("machine") or {}
+    if machine:
+        print("Idle CPUs: " + ", ".join(f"{k} {v}" for k, v in machine.items()))
     for k in ("haproxy_skipped", "wollomatic_skipped"):
         if k in r:
             print(f"{k.split('_')[0]} peer skipped: {r[k]}")
