@@ -23,22 +23,12 @@ from typing import cast
 
 import uvloop
 
-WORK_S = float(sys.argv[3]) / 1e6 if len(sys.argv) > 3 else 0.0
-
-
-def work() -> None:
-    if WORK_S:
-        end = time.perf_counter() + WORK_S
-        while time.perf_counter() < end:
-            pass
-
 
 class Upstream(asyncio.Protocol):
     def __init__(self, client: asyncio.Transport) -> None:
         self.client = client
 
     def data_received(self, data: bytes) -> None:
-        work()
         self.client.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -46,6 +36,8 @@ class Upstream(asyncio.Protocol):
 
 
 class Client(asyncio.Protocol):
+    upstream_protocol: type[Upstream] = Upstream
+
     def __init__(self, socket_path: str) -> None:
         self.socket_path = socket_path
         self.upstream: asyncio.Transport | None = None
@@ -58,7 +50,7 @@ class Client(asyncio.Protocol):
     async def _dial(self) -> None:
         loop = asyncio.get_running_loop()
         up, _ = await loop.create_unix_connection(
-            lambda: Upstream(self.transport), self.socket_path
+            lambda: self.upstream_protocol(self.transport), self.socket_path
         )
         self.upstream = up
         for data in self.pending:
@@ -69,7 +61,6 @@ class Client(asyncio.Protocol):
         if self.upstream is None:
             self.pending.append(data)
         else:
-            work()
             self.upstream.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -77,12 +68,44 @@ class Client(asyncio.Protocol):
             self.upstream.close()
 
 
-async def serve(socket_path: str, port: int) -> None:
+def work(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+class WorkedUpstream(Upstream):
+    """The calibration relay's daemon side: WORK_US of work before each write."""
+
+    work_s = 0.0
+
+    def data_received(self, data: bytes) -> None:
+        work(self.work_s)
+        super().data_received(data)
+
+
+class WorkedClient(Client):
+    """The calibration relay's client side (kept apart: the floor's path has no extra call)."""
+
+    work_s = 0.0
+
+    upstream_protocol: type[Upstream] = WorkedUpstream
+
+    def data_received(self, data: bytes) -> None:
+        if self.upstream is not None:
+            work(self.work_s)
+        super().data_received(data)
+
+
+async def serve(socket_path: str, port: int, work_us: float) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Client(socket_path), "127.0.0.1", port)
+    if work_us:
+        WorkedClient.work_s = WorkedUpstream.work_s = work_us / 1e6
+    factory = WorkedClient if work_us else Client
+    server = await loop.create_server(lambda: factory(socket_path), "127.0.0.1", port)
     async with server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    uvloop.run(serve(sys.argv[1], int(sys.argv[2])))
+    uvloop.run(serve(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0))
