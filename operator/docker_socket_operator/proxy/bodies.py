@@ -201,14 +201,7 @@ async def relay_response(
         return True
     relay = BodyRelay(up, resp, head, client.transport)
     relay.start()
-    while not relay.finished:
-        await relay.wait()
-        if relay.paused:
-            await client.drain()
-            relay.resume()
-    if relay.error is not None:
-        raise relay.error
-    return relay.clean
+    return await relay.run(client)
 
 
 async def relay_events_filtered(

@@ -626,9 +626,10 @@ class ProxyServer:
         ex.upstream, resp = await self.pool.request(send, replayable=not streamed)
         if relay is None or relay.resp is None:
             return await self._respond(ex, resp)
-        # Sent as it arrived (an as-is answer that came whole): only counted and logged here.
+        # Sent, or being sent, as it arrives (an as-is answer): only counted and logged here.
         self._finish(ex, resp.status)
-        ex.reusable = relay.clean and resp.reusable and req.version == "HTTP/1.1"
+        clean = relay.clean if relay.body is None else await relay.body.run(client)
+        ex.reusable = clean and resp.reusable and req.version == "HTTP/1.1"
         return req.keep_alive and resp.reusable
 
     async def _rewritten(
@@ -693,7 +694,7 @@ class ProxyServer:
         op = ex.facts.op
         name = op.name if op is not None else ""
         if self._as_is(ex, resp):
-            # An answer that came whole while this coroutine waited went out from the daemon
+            # An answer whose head came while this coroutine waited went out from the daemon
             # connection's callback (AnswerRelay, in _forward); any other is relayed here.
             self._finish(ex, resp.status)
             clean = await relay_response(conn, resp, resp.raw, client)

@@ -188,15 +188,29 @@ class BodyRelay:
         finally:
             self._waiter = None
 
+    async def run(self, client: Stream) -> bool:
+        """Until the body ended, draining `client` whenever the relay paused on its backlog;
+        True when it ended on its framing with nothing after it. Raises what cut it."""
+        while not self.finished:
+            await self.wait()
+            if self.paused:
+                await client.drain()
+                self.resume()
+        if self.error is not None:
+            raise self.error
+        return self.clean
+
 
 class AnswerRelay:
-    """Sends an answer to the client from the daemon connection's data callback, as soon as it
-    is whole (head and a Content-Length body, or a chunked body of one chunk and the last
-    chunk, as the daemon sends a list), when `as_is` says the client gets the daemon's
-    bytes unchanged: the waiting coroutine then only counts and logs it. Any other answer
-    (filtered, withheld, a stream, a switch of protocols) is left to that coroutine."""
+    """Sends an answer to the client from the daemon connection's data callback as soon as
+    its head is whole, when `as_is` says the client gets the daemon's bytes unchanged: an
+    answer that came whole goes out at once; one that did not (a long list, logs, a stream)
+    goes out as far as it came, and its body relay (`body`) takes the rest as it arrives. The
+    waiting coroutine then only counts and logs it, and waits for `body`. Any other answer
+    (filtered, withheld, a switch of protocols, an interim 1xx, one with no body or a body
+    until close) is left to that coroutine."""
 
-    __slots__ = ("as_is", "clean", "client", "method", "resp")
+    __slots__ = ("as_is", "body", "clean", "client", "method", "resp")
 
     def __init__(
         self, client: asyncio.WriteTransport, method: str, as_is: Callable[[ResponseHead], bool]
@@ -204,13 +218,15 @@ class AnswerRelay:
         self.client = client
         self.method = method
         self.as_is = as_is
-        self.resp: ResponseHead | None = None  # the answer sent
+        self.resp: ResponseHead | None = None  # the answer being sent
+        self.body: BodyRelay | None = None  # relays the rest of an answer that came in part
         self.clean = False  # nothing followed its body on the daemon connection
 
     def offer(self, conn: UpstreamConnection, data: bytes) -> None:
-        """`data` arrived on `conn`: buffer it, or send the whole answer it completes. An
-        answer that is all of `data`, with nothing buffered before it (how the daemon sends
-        a ping, an inspect or a list), goes out as the very bytes received, never copied."""
+        """`data` arrived on `conn`: buffer it, or send the answer whose head it completes.
+        An answer that is all of `data`, with nothing buffered before it (how the daemon
+        sends a ping, an inspect or a list), goes out as the very bytes received, never
+        copied."""
         buffered = conn.buffer
         if buffered:
             buffered += data
@@ -222,13 +238,19 @@ class AnswerRelay:
                 self.clean = True
                 return
             buffered += data
-        if whole:
+        if whole > 0:
             self.client.write(conn.consume(whole))
             self.clean = not buffered
+        elif whole < 0:
+            resp = self.resp
+            assert resp is not None
+            body = self.body = BodyRelay(conn, resp, conn.consume(-whole), self.client)
+            body.start()
 
     def _whole(self, buf: bytes | bytearray) -> int:
-        """The length of the whole as-is answer at the start of `buf` (then `resp` is its
-        head), or 0."""
+        """For an as-is answer at the start of `buf` (then `resp` is its head): its length
+        when all of it is there, or minus its head's length when only a part is. 0 for no
+        whole head, or an answer the coroutine reads."""
         end = buf.find(b"\r\n\r\n")
         if end < 0 or end + 4 > RESPONSE_HEAD_LIMIT or self.client.is_closing():
             return 0
@@ -237,18 +259,18 @@ class AnswerRelay:
         except UpstreamProtocolError:
             return 0  # the coroutine reads it again and fails it
         framing = resp.framing
-        if framing is Framing.LENGTH:
-            whole = end + 4 + resp.content_length
-            if len(buf) < whole:
-                return 0
-        elif framing is Framing.CHUNKED and ends_as_one_chunk(buf, end + 4):
-            whole = len(buf)  # one chunk and the last one, nothing after (a list, an info)
-        else:
+        if resp.status < 200 or not (framing is Framing.LENGTH or framing is Framing.CHUNKED):
             return 0
         if not self.as_is(resp):
             return 0
         self.resp = resp
-        return whole
+        start = end + 4
+        if framing is Framing.LENGTH:
+            whole = start + resp.content_length
+            return whole if len(buf) >= whole else -start
+        if ends_as_one_chunk(buf, start):
+            return len(buf)  # one chunk and the last one, nothing after (a list, an info)
+        return -start
 
 
 class UpstreamConnection(Stream):
@@ -294,7 +316,7 @@ class UpstreamConnection(Stream):
                 finally:
                     self.relay = None
                 if relay is not None and relay.resp is not None:
-                    return relay.resp
+                    return relay.resp  # sent, or being sent by relay.body
                 continue
             if end + 4 > RESPONSE_HEAD_LIMIT:
                 raise UpstreamProtocolError("response head too large")
