@@ -564,9 +564,6 @@ def report(r: dict[str, Any]) -> None:
         + f" | **{lratio:.2f}x** ({lg['proxy']['mb_per_s']:.0f} MB/s) | ≥ 0.95x |"
         f" {'ok' if lratio >= 0.95 else 'missed'} |"
     )
-    cpu_logs = [f"{t} {v['cpu_s']:.2f} s" for t, v in lg.items() if v.get("cpu_s") is not None]
-    if cpu_logs:
-        print("CPU time per logs relay (user+sys of each process): " + ", ".join(cpu_logs))
     idle = r["idle"]
     print(
         f"| RSS, {idle['connections']} idle connections | - | "
@@ -574,6 +571,9 @@ def report(r: dict[str, Any]) -> None:
         + f" | **{idle['rss_mib']:.1f} MiB** (at rest {idle['rss_before_mib']:.1f}) | ≤ 60 MB |"
         f" {'ok' if idle['rss_mib'] * 1.048576 <= 60 and idle['last_connection_served'] else 'missed'} |"
     )
+    cpu_logs = [f"{t} {v['cpu_s']:.2f} s" for t, v in lg.items() if v.get("cpu_s") is not None]
+    if cpu_logs:
+        print("CPU time per logs relay (user+sys of each process): " + ", ".join(cpu_logs))
     for key, label in (
         ("list_c1", "list c=1"),
         ("list_c16", "list c=16"),
