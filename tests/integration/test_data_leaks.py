@@ -12,12 +12,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from tests.support.daemons import Daemon, docker_cli
+from tests.support.daemons import Daemon, LineReader, docker_cli
 from tests.support.proxyproc import ProxyPool
 from tests.support.rawhttp import RawResponse, assert_blocked, call
+from tests.support.waiting import settled, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -355,5 +357,178 @@ def test_image_committed_from_a_hidden_container_does_not_show_it(
             assert seen.status == 200, seen.body[:300]
             body = seen.body.replace(b"dl-commit", b"")
             assert scene.hidden.encode() not in body, body[:400]
+            # nor its short ID, the default hostname kept in Config and ContainerConfig
+            assert scene.hidden[:12].encode() not in body, body[:400]
     finally:
         daemon.api("DELETE", "/images/dl-commit", query={"force": "1"})
+
+
+# -- container list filters that name a container ----------------------------------------
+
+
+@pytest.mark.parametrize("key", ["since", "before"])
+def test_list_since_and_before_do_not_tell_a_hidden_container_from_a_missing_one(
+    daemon: Daemon, addr: tuple[str, int], scene: Scene, key: str
+) -> None:
+    def listed(ref: str, legacy: bool = True) -> RawResponse:
+        filters = json.dumps({key: [ref]} if legacy else {key: {ref: True}})
+        return call(addr, "GET", f"/containers/json?all=1&filters={quote(filters)}")
+
+    missing = listed("dl-no-such-container")
+    assert_blocked(missing)
+    for ref in ("dl-hidden", scene.hidden, scene.hidden[:12], scene.hidden[:4]):
+        for legacy in (True, False):
+            r = listed(ref, legacy)
+            assert_blocked(r)
+            assert r.body.replace(ref.encode(), b"X") == missing.body.replace(
+                b"dl-no-such-container", b"X"
+            ), (ref, r.body)
+    # the daemon itself tells them apart: what the proxy no longer lets through
+    direct = daemon.api(
+        "GET", "/containers/json", query={"all": "1", "filters": json.dumps({key: ["dl-hidden"]})}
+    )
+    assert direct.status == 200
+    for ref in ("dl-mine", scene.mine, scene.mine[:12]):
+        for legacy in (True, False):
+            r = listed(ref, legacy)
+            assert r.status == 200, (ref, r.body[:300])
+            assert_clean(scene, r)
+    # relative to the very container decided on: dl-mine was made after dl-hidden
+    if key == "before":
+        assert scene.mine not in {c["Id"] for c in listed("dl-mine").json()}
+
+
+# -- a visible container's references to hidden ones --------------------------------------
+
+
+def _create(daemon: Daemon, name: str, team: str, host_config: dict[str, Any]) -> str:
+    daemon.remove(name)
+    body = {
+        "Image": daemon.image,
+        "Cmd": ["sleep", "3600"],
+        "Labels": {"dso.test": "1", "team": team},
+        "StopSignal": "SIGKILL",
+        "HostConfig": host_config,
+    }
+    r = daemon.api("POST", "/containers/create", body, query={"name": name})
+    assert r.status == 201, r.body
+    cid: str = r.json()["Id"]
+    return cid
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_a_visible_containers_references_do_not_name_hidden_containers(
+    daemon: Daemon, addr: tuple[str, int], scene: Scene, started: bool
+) -> None:
+    # Made by someone else, straight on the daemon: a team=ci container sharing dl-hidden's
+    # namespaces and taking volumes from a second hidden container, and one linked to it.
+    names = ("dl-hidden2", "dl-sidecar", "dl-linker")
+    hidden2 = _create(daemon, "dl-hidden2", "web", {})
+    try:
+        refs = {
+            "NetworkMode": "container:dl-hidden",
+            "PidMode": f"container:{scene.hidden}",
+            "IpcMode": "container:dl-hidden",
+            "VolumesFrom": ["dl-hidden2:ro"],
+        }
+        if started or daemon.kind == "podman":
+            refs.pop("IpcMode")  # dl-hidden's IPC namespace is not shareable: only stored
+        sidecar = _create(daemon, "dl-sidecar", "ci", refs)
+        linker = ""  # Podman refuses Links ("link is not supported")
+        if daemon.kind == "docker":
+            linker = _create(daemon, "dl-linker", "ci", {"Links": ["dl-hidden2:secretalias"]})
+        if started:
+            assert daemon.api("POST", "/containers/dl-hidden2/start").status == 204
+            for cid in filter(None, (sidecar, linker)):
+                r = daemon.api("POST", f"/containers/{cid}/start")
+                assert r.status == 204, r.body
+        direct = daemon.api("GET", "/containers/dl-sidecar/json").body
+        assert scene.hidden[:12].encode() in direct or b"dl-hidden" in direct
+
+        def clean(r: RawResponse) -> None:
+            assert r.status == 200, r.body[:300]
+            assert_clean(scene, r)
+            assert hidden2.encode() not in r.body and hidden2[:12].encode() not in r.body
+
+        seen = call(addr, "GET", "/containers/dl-sidecar/json")
+        clean(seen)
+        hc = seen.json()["HostConfig"]
+        assert hc["NetworkMode"] == hc["PidMode"] == "container:"
+        assert hc.get("VolumesFrom") in ([], None)
+        if linker:
+            seen = call(addr, "GET", f"/containers/{linker}/json?size=0")
+            clean(seen)
+            assert seen.json()["HostConfig"].get("Links") in ([], None)
+        listed = call(addr, "GET", "/containers/json?all=1")
+        clean(listed)
+        modes = {c["Id"]: (c.get("HostConfig") or {}).get("NetworkMode") for c in listed.json()}
+        assert modes[sidecar] in ("container:", None)  # Podman's items have no HostConfig
+    finally:
+        for name in names:
+            daemon.remove(name)
+
+
+def test_a_reference_to_a_visible_container_is_kept(
+    daemon: Daemon, addr: tuple[str, int], scene: Scene
+) -> None:
+    try:
+        cid = _create(daemon, "dl-sidecar", "ci", {"PidMode": "container:dl-mine"})
+        seen = call(addr, "GET", f"/containers/{cid}/json")
+        assert seen.status == 200 and seen.json()["HostConfig"]["PidMode"] in (
+            "container:dl-mine",
+            f"container:{scene.mine}",
+        ), seen.json()["HostConfig"]
+    finally:
+        daemon.remove("dl-sidecar")
+
+
+# -- live events about volumes only hidden containers use ---------------------------------
+
+
+@pytest.mark.usefixtures("docker_cli_available")
+def test_live_events_do_not_show_volumes_made_for_hidden_containers(
+    daemon: Daemon, proxies: ProxyPool, scene: Scene
+) -> None:
+    host = proxies.get(daemon.socket_path, RULES, visibility=VISIBILITY).docker_host
+    events = LineReader(host, "events", "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}")
+    marker = f"container restart {scene.mine}" if daemon.kind == "docker" else scene.mine
+    anonymous: list[str] = []
+
+    def restarts() -> int:
+        r = daemon.api("POST", "/containers/dl-mine/restart", query={"t": "0"})
+        assert r.status == 204
+        return sum(marker in line for line in events.drain())
+
+    try:
+        wait_for(restarts, 30, "the events stream open (a dl-mine restart shows on it)")
+        seen = settled(lambda: sum(marker in line for line in events.drain()), 0.5, 30, "marks")
+        body = {
+            "Image": daemon.image,
+            "Cmd": ["sleep", "3600"],
+            "Labels": {"team": "web"},
+            "Volumes": {"/anon": {}},
+            "HostConfig": {"Binds": ["dl-secretvol:/data"]},
+        }
+        r = daemon.api("POST", "/containers/create", body, query={"name": "dl-hidden3"})
+        assert r.status == 201, r.body
+        assert daemon.api("POST", "/containers/dl-hidden3/start").status == 204
+        mine = {**body, "Labels": {"team": "ci"}, "Volumes": {}}
+        mine["HostConfig"] = {"Binds": ["dl-legit-vol:/data"]}
+        r = daemon.api("POST", "/containers/create", mine, query={"name": "dl-legit"})
+        assert r.status == 201, r.body
+        assert daemon.api("POST", "/containers/dl-legit/start").status == 204
+        mounts = (daemon.inspect("dl-hidden3") or {}).get("Mounts") or []
+        anonymous = [m["Name"] for m in mounts if m.get("Name") not in (None, "", "dl-secretvol")]
+        assert anonymous, mounts
+        wait_for(lambda: restarts() > seen, 30, "a dl-mine restart after the volumes were made")
+    finally:
+        err = events.stop()
+        for name in ("dl-hidden3", "dl-legit"):
+            daemon.remove(name)
+        for vol in ("dl-secretvol", "dl-legit-vol", *anonymous):
+            daemon.api("DELETE", f"/volumes/{vol}")
+    volume_lines = [line for line in events.seen if line.startswith("volume ")]
+    for vol in ("dl-secretvol", *anonymous):
+        assert not any(vol in line for line in events.seen), (vol, volume_lines, err)
+    if daemon.kind == "docker":  # the volume a visible container mounts still shows
+        assert any("dl-legit-vol" in line for line in volume_lines), (volume_lines, err)

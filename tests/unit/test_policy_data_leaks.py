@@ -4,11 +4,13 @@ events about other objects, daemon error texts (issue 7, classes 3 and 4)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
 from docker_socket_operator.api.models import DockerSocketPolicySpec
 from docker_socket_operator.catalogue.operations import match_operation
+from docker_socket_operator.catalogue.paths import parse_target
 from docker_socket_operator.policy.body import decode_docker_json
 from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy
 from docker_socket_operator.policy.decide import decide
@@ -18,11 +20,18 @@ from docker_socket_operator.policy.filters import (
     create_container_refs,
     create_volume_names,
     error_names_hidden,
+    inspect_refers,
+    list_refers,
     owned_objects,
     volume_visible,
 )
 from docker_socket_operator.policy.psargs import top_args_reason
-from docker_socket_operator.policy.types import ContainerFacts, RequestFacts
+from docker_socket_operator.policy.queries import (
+    list_filter_refs,
+    list_target_with_ids,
+    resolved_list_filters,
+)
+from docker_socket_operator.policy.types import BadBody, ContainerFacts, RequestFacts
 
 SEEN = "a" * 64
 HIDDEN = "b" * 64
@@ -199,7 +208,10 @@ def test_events_about_other_objects_follow_the_container_they_name() -> None:
     assert not visible("junk")
     assert not visible(ev("volume", "secret-data"))  # only a hidden container uses it
     assert not visible(ev("volume", "", name="secret-data"))  # Podman's shape
-    assert visible(ev("volume", "shared")) and visible(ev("volume", "brand-new"))
+    assert visible(ev("volume", "shared"))
+    # Under visibility a volume no visible container is known to use is not shown: its
+    # create comes before the mount that would tell (fail closed).
+    assert not visible(ev("volume", "brand-new"))
     assert not visible(ev("volume", "brand-new", container=late))
     assert not visible(ev("volume", "brand-new"))  # now it is used by a hidden one only
 
@@ -210,6 +222,216 @@ def test_image_inspect_hides_its_source_container_and_env() -> None:
     assert out["Container"] == "" and out["ContainerConfig"]["Env"] == ["K=<redacted>"]
     mine = ANSWER_FILTERS["images.inspect"].rewrite(VISIBLE_POLICY, {"Container": SEEN}, CONTAINERS)
     assert mine["Container"] == SEEN
+
+
+def test_image_inspect_hides_the_hidden_source_containers_default_hostname() -> None:
+    doc = {
+        "Container": HIDDEN,
+        "Config": {"Hostname": HIDDEN[:12], "Env": ["K=v"]},
+        "ContainerConfig": {"Hostname": HIDDEN[:12], "Domainname": ""},
+    }
+    out = ANSWER_FILTERS["images.inspect"].rewrite(VISIBLE_POLICY, doc, CONTAINERS)
+    assert out["Container"] == ""
+    assert out["Config"] == {"Hostname": "", "Env": ["K=v"]}
+    assert out["ContainerConfig"] == {"Hostname": "", "Domainname": ""}
+    # a hostname of its own is not the ID; a visible source keeps everything
+    named = {**doc, "Config": {"Hostname": "builder"}, "ContainerConfig": None}
+    out = ANSWER_FILTERS["images.inspect"].rewrite(VISIBLE_POLICY, named, CONTAINERS)
+    assert out["Config"] == {"Hostname": "builder"} and out["ContainerConfig"] is None
+    mine = {"Container": SEEN, "Config": {"Hostname": SEEN[:12]}}
+    assert ANSWER_FILTERS["images.inspect"].rewrite(VISIBLE_POLICY, mine, CONTAINERS) == mine
+
+
+# -- a visible container's references to others (F3) ---------------------------------------
+
+INSPECT_FILTER = ANSWER_FILTERS["containers.inspect"]
+LIST_FILTER = ANSWER_FILTERS["containers.list"]
+LINKER = {"Id": "e" * 64, "Names": ["/mine-linker", "/mine-linker/alias"], "Labels": {"team": "ci"}}
+LINKED = [*CONTAINERS, LINKER]
+
+
+def test_container_inspect_filter_applies_under_visibility_alone() -> None:
+    assert INSPECT_FILTER.applies(VISIBLE_POLICY)
+    plain = compiled({"rules": [{"preset": "read-only"}], "visibility": {"redactEnv": False}})
+    assert not INSPECT_FILTER.applies(plain)
+    bare: dict[str, Any] = {
+        "rules": [{"preset": "read-only"}],
+        "visibility": {"redactEnv": False, "containers": {"labels": {"team": "ci"}}},
+    }
+    assert INSPECT_FILTER.applies(compiled(bare))
+    assert not INSPECT_FILTER.needs_containers and INSPECT_FILTER.refers is inspect_refers
+    assert LIST_FILTER.refers is list_refers
+
+
+def test_an_inspect_without_references_needs_no_container_list_and_is_unchanged() -> None:
+    doc = {
+        "Id": SEEN,
+        "HostConfig": {"NetworkMode": "bridge", "PidMode": "", "VolumesFrom": None, "Links": None},
+    }
+    assert not inspect_refers(doc) and not inspect_refers([]) and not inspect_refers(None)
+    assert not inspect_refers({"HostConfig": {"VolumesFrom": [], "Links": []}})
+    assert INSPECT_FILTER.rewrite(VISIBLE_POLICY, doc, []) is doc
+
+
+@pytest.mark.parametrize("ref", [HIDDEN, "theirs", "/theirs", HIDDEN[:12], "gone"])
+def test_inspect_blanks_namespace_modes_that_name_a_hidden_container(ref: str) -> None:
+    doc = {
+        "Id": SEEN,
+        "HostnamePath": f"/var/lib/docker/containers/{HIDDEN}/hostname",
+        "HostsPath": f"/var/lib/docker/containers/{HIDDEN}/hosts",
+        "ResolvConfPath": f"/var/lib/docker/containers/{HIDDEN}/resolv.conf",
+        "Config": {"Hostname": HIDDEN[:12], "Domainname": "corp", "Image": "busybox"},
+        "NetworkSettings": {
+            "IPAddress": "10.88.0.4",
+            "IPPrefixLen": 16,
+            "HairpinMode": False,
+            "SecondaryIPAddresses": None,
+            "Ports": {"80/tcp": None},
+            "Networks": {"podman": {"Aliases": [HIDDEN[:12]]}},
+        },
+        "HostConfig": {
+            "NetworkMode": f"container:{ref}",
+            "PidMode": f"container:{ref}",
+            "IpcMode": f"container:{ref}",
+            "Cgroup": f"container:{ref}",
+        },
+    }
+    assert inspect_refers(doc)
+    out = INSPECT_FILTER.rewrite(VISIBLE_POLICY, doc, CONTAINERS)
+    assert out["HostConfig"] == {k: "container:" for k in doc["HostConfig"]}
+    assert out["HostnamePath"] == out["HostsPath"] == out["ResolvConfPath"] == ""
+    assert out["Config"] == {"Hostname": "", "Domainname": "", "Image": "busybox"}
+    assert out["NetworkSettings"] == {
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "HairpinMode": False,
+        "SecondaryIPAddresses": None,
+        "Ports": {},
+        "Networks": {},
+    }
+    assert HIDDEN[:12] not in repr(out) and "theirs" not in repr(out)
+
+
+@pytest.mark.parametrize("ref", [SEEN, "mine", "/mine"])
+def test_inspect_keeps_namespace_modes_that_name_a_visible_container(ref: str) -> None:
+    doc = {
+        "Id": "e" * 64,
+        "HostnamePath": f"/var/lib/docker/containers/{SEEN}/hostname",
+        "Config": {"Hostname": SEEN[:12]},
+        "HostConfig": {"NetworkMode": f"container:{ref}", "PidMode": f"container:{ref}"},
+    }
+    assert INSPECT_FILTER.rewrite(VISIBLE_POLICY, doc, CONTAINERS) == doc
+
+
+def test_inspect_drops_volumes_from_and_links_to_hidden_containers() -> None:
+    doc = {
+        "Id": "e" * 64,
+        "Config": {"Hostname": "e" * 12},
+        "HostConfig": {
+            "NetworkMode": "bridge",
+            "VolumesFrom": [f"{HIDDEN}:ro", "theirs", "mine:rw", SEEN, "gone"],
+            "Links": ["/theirs:/mine-linker/secret", "/mine:/mine-linker/ok", "/other:/x"],
+        },
+    }
+    out = INSPECT_FILTER.rewrite(VISIBLE_POLICY, doc, LINKED)
+    assert out["HostConfig"] == {
+        "NetworkMode": "bridge",
+        "VolumesFrom": ["mine:rw", SEEN],
+        "Links": ["/mine:/mine-linker/ok"],
+    }
+    assert out["Config"] == doc["Config"]  # the network namespace is its own
+
+
+def test_a_ref_two_containers_answer_to_counts_as_hidden() -> None:
+    twin = [*CONTAINERS, {"Id": "1" * 64, "Names": ["/" + HIDDEN], "Labels": {"team": "ci"}}]
+    doc = {"HostConfig": {"PidMode": f"container:{HIDDEN}"}}
+    assert INSPECT_FILTER.rewrite(VISIBLE_POLICY, doc, twin)["HostConfig"]["PidMode"] == (
+        "container:"
+    )
+
+
+def test_inspect_references_pass_without_visibility() -> None:
+    policy = compiled({"rules": [{"preset": "read-only"}], "visibility": {"redactEnv": True}})
+    doc = {"Config": {"Env": []}, "HostConfig": {"NetworkMode": f"container:{HIDDEN}"}}
+    assert INSPECT_FILTER.rewrite(policy, doc, [])["HostConfig"] == doc["HostConfig"]
+
+
+def test_container_list_blanks_a_network_mode_naming_a_hidden_container() -> None:
+    items: list[Any] = [
+        {"Id": SEEN, "Names": ["/mine"], "Labels": {"team": "ci"},
+         "HostConfig": {"NetworkMode": f"container:{HIDDEN}"}},
+        {"Id": "e" * 64, "Names": ["/mine-linker"], "Labels": {"team": "ci"},
+         "HostConfig": {"NetworkMode": f"container:{SEEN}"}},
+        {"Id": "f" * 64, "Names": ["/plain"], "Labels": {"team": "ci"},
+         "HostConfig": {"NetworkMode": "bridge"}},
+        {"Id": HIDDEN, "Names": ["/theirs"], "Labels": {"team": "web"},
+         "HostConfig": {"NetworkMode": "default"}},
+    ]  # fmt: skip
+    assert list_refers(items) and not list_refers(items[2:]) and not list_refers({})
+    out = LIST_FILTER.rewrite(VISIBLE_POLICY, items, LINKED)
+    assert [i["HostConfig"]["NetworkMode"] for i in out] == [
+        "container:",
+        f"container:{SEEN}",
+        "bridge",
+    ]
+    assert HIDDEN not in repr(out)
+
+
+def _podman_item(cid: str, alias: str) -> dict[str, Any]:
+    network = {"Aliases": [alias], "IPAddress": "10.88.0.5", "IPPrefixLen": 16}
+    return {
+        "Id": cid,
+        "Names": ["/x"],
+        "Labels": {"team": "ci"},
+        "NetworkSettings": {"Networks": {"podman": network}},
+    }
+
+
+def test_podman_list_items_in_a_hidden_containers_network_namespace_show_no_network() -> None:
+    own = _podman_item(SEEN, SEEN[:12])
+    assert not list_refers([own])  # its own short ID: nothing borrowed
+    assert LIST_FILTER.rewrite(VISIBLE_POLICY, [own], LINKED) == [own]
+    shared = _podman_item("e" * 64, HIDDEN[:12])
+    assert list_refers([own, shared])
+    out = LIST_FILTER.rewrite(VISIBLE_POLICY, [own, shared], LINKED)
+    assert out[0] == own and out[1]["NetworkSettings"] == {"Networks": {}}
+    gone = _podman_item("e" * 64, "0" * 12)  # its owner is not in the list: fail closed
+    assert LIST_FILTER.rewrite(VISIBLE_POLICY, [gone], LINKED)[0]["NetworkSettings"] == {
+        "Networks": {}
+    }
+    friend = _podman_item("e" * 64, SEEN[:12])  # shares a visible container's namespace
+    assert LIST_FILTER.rewrite(VISIBLE_POLICY, [friend], LINKED) == [friend]
+
+
+# -- container list filters that name a container (F1) --------------------------------------
+
+
+def test_list_filter_refs_reads_since_and_before_in_both_forms() -> None:
+    assert list_filter_refs(None) == [] and list_filter_refs("") == []
+    assert list_filter_refs('{"status": ["running"], "label": ["a=b"]}') == []
+    assert list_filter_refs('{"since": ["a", "b", "a"], "before": ["c"]}') == ["a", "b", "c"]
+    assert list_filter_refs('{"since": {"a": true}, "before": {"b": false}}') == ["a", "b"]
+    assert list_filter_refs('{"since": null, "before": []}') == []
+    for bad in ("[", "[]", '{"since": "a"}', '{"since": ["a"], "label": {"x": true}}',
+                '{"since": {"a": 1}}', '{"since": [1]}'):  # fmt: skip
+        with pytest.raises(BadBody):
+            list_filter_refs(bad)
+
+
+def test_list_filters_are_forwarded_with_the_resolved_ids_in_the_form_sent() -> None:
+    ids = {"a": SEEN, "b": SEEN, "c": "e" * 64}
+    legacy = resolved_list_filters(
+        '{"since": ["a", "b"], "before": ["c"], "status": ["exited"]}', ids
+    )
+    assert legacy == f'{{"since":["{SEEN}"],"before":["{"e" * 64}"],"status":["exited"]}}'
+    current = resolved_list_filters('{"since": {"a": false}, "label": {"x=y": true}}', ids)
+    assert current == f'{{"since":{{"{SEEN}":true}},"label":{{"x=y":true}}}}'
+    target = parse_target('/v1.43/containers/json?all=1&filters={"since":["a"]}')
+    query = {"all": "1", "filters": '{"since":["a"]}'}
+    out = list_target_with_ids(target, query, {"a": SEEN})
+    assert out.api_path == target.api_path and out.version == target.version
+    assert parse_qs(out.query) == {"all": ["1"], "filters": [f'{{"since":["{SEEN}"]}}']}
+    assert list_target_with_ids(target, query, {}) is target
     assert ANSWER_FILTERS["images.inspect"].rewrite(VISIBLE_POLICY, [], CONTAINERS) == []
 
 

@@ -363,7 +363,9 @@ class EventVisibility:
     """The events filter. Container events: by the container's name and labels (its attributes).
     Events about other objects (volume mount, network connect...) that name a container, in
     `Attributes.container` or, as Podman does, as their actor: only when that container is
-    visible. Volume events also follow the volume's users, like volume_visible(). Which IDs
+    visible. Volume events also follow the volume's users, like volume_visible(), but under
+    visibility fail closed: only about a volume a visible container is known to use (a bare
+    create, destroy or prune of a volume no visible container uses is dropped). Which IDs
     are visible, and who mounts what, is learnt from the container list taken when the stream
     opens and kept up to date from the stream itself (a create comes before any mount)."""
 
@@ -448,7 +450,12 @@ class EventVisibility:
             users = self._users.setdefault(str(volume), set())
             if named is not None:
                 users.add(str(named))
-            if users and not any(self._known.get(u, False) for u in users):
+            used = any(self._known.get(u, False) for u in users)
+            # Under visibility, fail closed: a volume's create comes before any mount, when
+            # the stream cannot know whether only hidden containers will use it (an implicit
+            # named volume, an anonymous one). So a volume event is relayed only once a
+            # visible container is known to use the volume.
+            if not used and (users or self._policy.visibility is not None):
                 return False
         if named is not None and not self._known.get(str(named), False):
             return False  # names a hidden container, or one this stream never saw
@@ -458,18 +465,196 @@ class EventVisibility:
         )
 
 
-def _rewrite_container_list(policy: CompiledPolicy, doc: Any, _: list[Any]) -> Any:
-    return filter_container_list(policy, doc) if isinstance(doc, list) else []
+# -- references to other containers in a container's own answers ------------------------------
+# A container's HostConfig names other containers: namespace modes `container:<ref>`,
+# VolumesFrom `<ref>[:ro|:rw]`, Links `/<name>:/<own name>/<alias>`. Under visibility a ref to a
+# container that is not visible is removed: a mode keeps its kind with the ref blanked
+# ("container:"), VolumesFrom and Links lose the entry. Refs are rare, so only an answer that
+# holds one takes the daemon's container list (answer_refers()).
+
+ANSWER_MODES = ("NetworkMode", "PidMode", "IpcMode", "Cgroup", "UsernsMode", "UTSMode")
+CONTAINER_MODE = "container:"
+# A container in another's network namespace shares that one's hostname and these files,
+# whose paths hold its full ID (/var/lib/docker/containers/<ID>/hostname).
+_NETWORK_SHARED = ("HostnamePath", "HostsPath", "ResolvConfPath")
 
 
-def _rewrite_container_inspect(policy: CompiledPolicy, doc: Any, _: list[Any]) -> Any:
-    return redact_container_inspect(policy, doc)
+def _host_config_refers(host_config: Any) -> bool:
+    if not isinstance(host_config, dict):
+        return False
+    for key in ANSWER_MODES:
+        mode = host_config.get(key)
+        if isinstance(mode, str) and mode.startswith(CONTAINER_MODE):
+            return True
+    return any(host_config.get(key) for key in ("VolumesFrom", "Links"))
+
+
+def inspect_refers(doc: Any) -> bool:
+    """Whether a container inspect answer names other containers (a `container:` mode, a
+    non-empty VolumesFrom or Links): only then does its filter need the container list."""
+    return isinstance(doc, dict) and _host_config_refers(doc.get("HostConfig"))
+
+
+def _borrowed_aliases(item: Any) -> list[str]:
+    """Podman's list items have no HostConfig: one in another container's network namespace
+    shows that namespace's networks, with the owner's short ID among their aliases. The hex
+    aliases (12 digits or more) that are not a prefix of the item's own ID."""
+    if not isinstance(item, dict) or not isinstance(item.get("Id"), str):
+        return []
+    settings = item.get("NetworkSettings")
+    networks = settings.get("Networks") if isinstance(settings, dict) else None
+    found: list[str] = []
+    for network in networks.values() if isinstance(networks, dict) else ():
+        aliases = network.get("Aliases") if isinstance(network, dict) else None
+        for alias in aliases if isinstance(aliases, list) else ():
+            if (
+                isinstance(alias, str)
+                and _HEX_RUN.fullmatch(alias)
+                and not item["Id"].startswith(alias)
+            ):
+                found.append(alias)
+    return found
+
+
+def _item_refers(item: Any) -> bool:
+    return isinstance(item, dict) and (
+        _host_config_refers(item.get("HostConfig")) or bool(_borrowed_aliases(item))
+    )
+
+
+def list_refers(doc: Any) -> bool:
+    """Whether a container list answer names other containers (an item's HostConfig holds a
+    `container:` NetworkMode, or on Podman its networks are another container's)."""
+    return isinstance(doc, list) and any(_item_refers(item) for item in doc)
+
+
+def container_refs_visible(policy: CompiledPolicy, containers: list[Any]) -> dict[str, bool]:
+    """Every way a ref in an answer may name a container of the list (its full ID, each of its
+    names, with and without the leading '/') -> whether it is visible. A ref that two
+    containers answer to is visible only if both are (fail closed)."""
+    visible = visible_container_ids(policy, containers)
+    refs: dict[str, bool] = {}
+    for item in containers:
+        if not isinstance(item, dict) or not isinstance(item.get("Id"), str):
+            continue
+        seen = item["Id"] in visible
+        names = item.get("Names")
+        keys = [
+            item["Id"],
+            *(n for n in (names if isinstance(names, list) else ()) if isinstance(n, str)),
+        ]
+        for key in keys:
+            for ref in {key, key.lstrip("/")}:
+                if ref:
+                    refs[ref] = refs.get(ref, True) and seen
+    return refs
+
+
+def _ref_visible(ref: str, refs: Mapping[str, bool]) -> bool:
+    """A full ID or a name (with or without '/') of a visible container; anything that does not
+    resolve to one (an ID prefix, a container gone) counts as hidden."""
+    return refs.get(ref, False) or refs.get(ref.lstrip("/"), False)
+
+
+def hide_container_refs(host_config: Any, refs: Mapping[str, bool]) -> tuple[Any, list[str]]:
+    """A HostConfig without its refs to containers that are not visible (see above), and the
+    keys of the modes whose ref was blanked."""
+    if not isinstance(host_config, dict):
+        return host_config, []
+    out = dict(host_config)
+    blanked: list[str] = []
+    for key in ANSWER_MODES:
+        mode = out.get(key)
+        shared = isinstance(mode, str) and mode.startswith(CONTAINER_MODE)
+        if shared and not _ref_visible(str(mode)[len(CONTAINER_MODE) :], refs):
+            out[key] = CONTAINER_MODE
+            blanked.append(key)
+    for key in ("VolumesFrom", "Links"):
+        entries = out.get(key)
+        if isinstance(entries, list) and entries:
+            out[key] = [
+                e for e in entries if isinstance(e, str) and _ref_visible(e.partition(":")[0], refs)
+            ]
+    return out, blanked
+
+
+def _emptied(value: Any) -> Any:
+    """The empty value of a JSON value's type (a bool, a number that is not a count... kept)."""
+    if isinstance(value, str):
+        return ""
+    if isinstance(value, dict):
+        return {}
+    if isinstance(value, list):
+        return []
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 0
+    return value
+
+
+def filter_container_refs(policy: CompiledPolicy, doc: Any, containers: list[Any]) -> Any:
+    """GET /containers/{id}/json under visibility: HostConfig's refs to containers that are not
+    visible removed. A network namespace shared with one also blanks what came with it: the
+    hostname, domain name, the paths of its hostname, hosts and resolv.conf files, and every
+    value of NetworkSettings (emptied, keys kept)."""
+    if policy.visibility is None or not inspect_refers(doc):
+        return doc
+    host_config, blanked = hide_container_refs(
+        doc["HostConfig"], container_refs_visible(policy, containers)
+    )
+    out = {**doc, "HostConfig": host_config}
+    if "NetworkMode" in blanked:
+        for key in _NETWORK_SHARED:
+            if isinstance(out.get(key), str):
+                out[key] = ""
+        if isinstance(out.get("NetworkSettings"), dict):
+            # Podman reports the shared namespace's addresses, networks and aliases here.
+            out["NetworkSettings"] = {k: _emptied(v) for k, v in out["NetworkSettings"].items()}
+        config = out.get("Config")
+        if isinstance(config, dict):
+            out["Config"] = {
+                **config,
+                **{k: "" for k in ("Hostname", "Domainname") if isinstance(config.get(k), str)},
+            }
+    return out
+
+
+def filter_container_list_refs(policy: CompiledPolicy, doc: Any, containers: list[Any]) -> Any:
+    """GET /containers/json under visibility: an item's `container:` NetworkMode naming a
+    container that is not visible keeps its kind, without the ref; an item that shows the
+    networks of a container that is not visible (Podman) has its NetworkSettings emptied."""
+    if policy.visibility is None or not list_refers(doc):
+        return doc
+    refs = container_refs_visible(policy, containers)
+    ids = [c["Id"] for c in containers if isinstance(c, dict) and isinstance(c.get("Id"), str)]
+    out = []
+    for item in doc:
+        if isinstance(item, dict) and _host_config_refers(item.get("HostConfig")):
+            item = {**item, "HostConfig": hide_container_refs(item["HostConfig"], refs)[0]}
+        borrowed = _borrowed_aliases(item)
+        owners = [i for i in ids if any(i.startswith(alias) for alias in borrowed)]
+        if borrowed and not (owners and all(refs.get(i, False) for i in owners)):
+            settings = item["NetworkSettings"]
+            item = {**item, "NetworkSettings": {k: _emptied(v) for k, v in settings.items()}}
+        out.append(item)
+    return out
+
+
+def _rewrite_container_list(policy: CompiledPolicy, doc: Any, containers: list[Any]) -> Any:
+    if not isinstance(doc, list):
+        return []
+    return filter_container_list_refs(policy, filter_container_list(policy, doc), containers)
+
+
+def _rewrite_container_inspect(policy: CompiledPolicy, doc: Any, containers: list[Any]) -> Any:
+    return filter_container_refs(policy, redact_container_inspect(policy, doc), containers)
 
 
 def filter_image_inspect(policy: CompiledPolicy, doc: Any, containers: list[Any]) -> Any:
     """GET /images/{name}/json: an image committed from a container keeps (API < 1.45) that
     container's ID in `Container` and its whole config, environment included, in
-    `ContainerConfig`. The ID is blanked unless visible, the environment redacted."""
+    `ContainerConfig`. The ID is blanked unless visible (and with it a `Hostname` in `Config`
+    and `ContainerConfig` that is a prefix of it: the container's default hostname is its
+    short ID), the environment redacted."""
     doc = redact_container_inspect(policy, doc, "ContainerConfig")
     source = doc.get("Container") if isinstance(doc, dict) else None
     hidden = (
@@ -478,7 +663,21 @@ def filter_image_inspect(policy: CompiledPolicy, doc: Any, containers: list[Any]
         and source != ""
         and source not in visible_container_ids(policy, containers)
     )
-    return {**doc, "Container": ""} if hidden else doc
+    if not hidden:
+        return doc
+    assert isinstance(doc, dict) and isinstance(source, str)
+    out = {**doc, "Container": ""}
+    for key in ("Config", "ContainerConfig"):
+        # The committed container's default hostname is its short ID.
+        config = out.get(key)
+        if isinstance(config, dict) and _names_id(config.get("Hostname"), source):
+            out[key] = {**config, "Hostname": ""}
+    return out
+
+
+def _names_id(value: Any, ident: str) -> bool:
+    """Whether `value` is a (short) form of the container ID `ident`: a prefix of it."""
+    return isinstance(value, str) and value != "" and ident.startswith(value)
 
 
 def _under_visibility(policy: CompiledPolicy) -> bool:
@@ -489,17 +688,27 @@ def _under_visibility(policy: CompiledPolicy) -> bool:
 class AnswerFilter:
     """How the 200 answer to one GET operation is rewritten before the client sees it.
     `needs_containers`: under visibility the rewrite takes the daemon's full container list
-    (who is visible, who mounts what); otherwise it gets an empty one."""
+    (who is visible, who mounts what); otherwise it gets an empty one, unless `refers` says
+    this answer needs it."""
 
     applies: Callable[[CompiledPolicy], bool]
     rewrite: Callable[[CompiledPolicy, Any, list[Any]], Any]
     needs_containers: bool = False
+    # Under visibility, whether this decoded answer needs the container list after all (it
+    # names other containers); such a rewrite is not kept by the answer's bytes either.
+    refers: Callable[[Any], bool] | None = None
 
 
 # Operation name -> filter. system.events is a stream: see EventVisibility.
 ANSWER_FILTERS: Mapping[str, AnswerFilter] = {
-    "containers.list": AnswerFilter(lambda p: p.filters_containers, _rewrite_container_list),
-    "containers.inspect": AnswerFilter(lambda p: p.redact_env, _rewrite_container_inspect),
+    "containers.list": AnswerFilter(
+        lambda p: p.filters_containers, _rewrite_container_list, refers=list_refers
+    ),
+    "containers.inspect": AnswerFilter(
+        lambda p: p.redact_env or p.visibility is not None,
+        _rewrite_container_inspect,
+        refers=inspect_refers,
+    ),
     "networks.inspect": AnswerFilter(_under_visibility, filter_network, True),
     "networks.list": AnswerFilter(_under_visibility, filter_network_list, True),
     "volumes.list": AnswerFilter(_under_visibility, filter_volume_list, True),
