@@ -163,6 +163,10 @@ def test_network_ids_are_refused(daemon: Daemon, proxy: ProxyProcess) -> None:
         {"type": "none", "o": "bind", "device": "../../../../../../.."},
         {"type": "none", "o": "rbind", "device": "."},
         {"type": "bind", "device": "/"},
+        # Podman mounts by options["type"] exactly: "Type" leaves the mount with no type, and
+        # mount(8) probes the device (a host disk) or loop-mounts an image file.
+        {"Type": "tmpfs", "device": "/dev/vda", "o": "rw"},
+        {"TYPE": "tmpfs", "device": "/dev/vda"},
     ],
 )
 def test_volume_create_with_relative_or_host_device_is_refused(
@@ -171,6 +175,76 @@ def test_volume_create_with_relative_or_host_device_is_refused(
     body = {"Name": "dso-hostvol", "Driver": "local", "DriverOpts": opts}
     assert_blocked(call(proxy.addr, "POST", "/volumes/create", body))
     assert daemon.api("GET", "/volumes/dso-hostvol").status == 404
+
+
+HOSTDIR = Path("/tmp/dso-engine-hostdir")
+
+
+@pytest.mark.parametrize(
+    "mount",
+    [hc(Binds=["dso-hostbound:/host"]),
+     hc(Mounts=[{"Type": "volume", "Source": "dso-hostbound", "Target": "/host"}])],
+    ids=["binds", "mounts"],
+)  # fmt: skip
+def test_an_existing_volume_that_binds_a_host_path_is_not_mounted(
+    daemon: Daemon, proxy: ProxyProcess, mount: dict[str, Any]
+) -> None:
+    """A volume made outside this rule (by an admin, or under wider bindPrefixes) keeps its
+    options: mounted by name it would hand the container a host directory. The create is
+    refused on both engines; a plain existing volume still mounts."""
+    HOSTDIR.mkdir(exist_ok=True)
+    (HOSTDIR / "secret").write_text("host secret\n")
+    opts = {"type": "none", "o": "bind", "device": str(HOSTDIR)}
+    made = daemon.api(
+        "POST", "/volumes/create", {"Name": "dso-hostbound", "Driver": "local", "DriverOpts": opts}
+    )
+    assert made.status == 201, made.body[:300]
+    plain = daemon.api("POST", "/volumes/create", {"Name": "dso-plainvol"})
+    assert plain.status == 201, plain.body[:300]
+    try:
+        body = {"Image": daemon.image, "Cmd": ["cat", "/host/secret"], **mount}
+        refused = call(proxy.addr, "POST", f"/containers/create?name={NAME}", body)
+        assert_blocked(refused)
+        assert "existing volume 'dso-hostbound'" in refused.body.decode()
+        assert daemon.inspect(NAME) is None
+        ok = {"Image": daemon.image, "Cmd": ["true"], **hc(Binds=["dso-plainvol:/data"])}
+        r = call(proxy.addr, "POST", f"/containers/create?name={NAME}", ok)
+        assert r.status == 201, r.body[:300]
+    finally:
+        daemon.remove(NAME)
+        daemon.api("DELETE", "/volumes/dso-hostbound", query={"force": "1"})
+        daemon.api("DELETE", "/volumes/dso-plainvol", query={"force": "1"})
+
+
+def test_podmans_systemd_mode_is_refused(daemon: Daemon, proxy: ProxyProcess) -> None:
+    """Podman runs /sbin/init (and any `systemd`) in systemd mode and bind-mounts the host's
+    cgroup tree into the container, read-write on cgroup v1: refused on Podman, from the body
+    or from the image's own command. dockerd has no such mode."""
+    body = {"Image": daemon.image, "Cmd": ["/sbin/init"]}
+    r = call(proxy.addr, "POST", f"/containers/create?name={NAME}", body)
+    if daemon.kind == "docker":
+        assert r.status == 201, r.body[:300]
+        return
+    assert_blocked(r)
+    assert daemon.inspect(NAME) is None
+    # The same command as the image's default, by a commit made straight on the daemon.
+    daemon.create("dso-sysd-src", ["true"], start=False)
+    try:
+        committed = daemon.api(
+            "POST",
+            "/commit",
+            {},  # Podman decodes a body here, even an empty one
+            query={"container": "dso-sysd-src", "repo": "dso-sysd", "tag": "1",
+                   "changes": 'CMD ["/sbin/init"]'},
+        )  # fmt: skip
+        assert committed.status == 201, committed.body[:300]
+        r = call(proxy.addr, "POST", f"/containers/create?name={NAME}", {"Image": "dso-sysd:1"})
+        assert_blocked(r)
+        assert "systemd mode" in r.body.decode()
+        assert daemon.inspect(NAME) is None
+    finally:
+        daemon.remove("dso-sysd-src")
+        daemon.api("DELETE", "/images/dso-sysd:1", query={"force": "1"})
 
 
 # --- legitimate clients -----------------------------------------------------------------------

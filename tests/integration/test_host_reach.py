@@ -265,3 +265,18 @@ def test_the_docker_cli_builds_through_the_proxy(
     )
     assert proc.returncode != 0
     assert "networkmode" in proc.stderr.decode(errors="replace")
+
+
+@pytest.mark.parametrize("param", ["checkpoint=..%2F..%2F..%2F..%2F..%2Fetc", "checkpoint=c1"])
+def test_a_start_never_restores_a_checkpoint(
+    daemon: Daemon, proxy: ProxyProcess, param: str
+) -> None:
+    """dockerd joins `checkpoint` to its checkpoint root, `..` included: on an experimental
+    daemon root CRIU then restores from any host directory, one the client wrote through its
+    own container's files. A start is a start; checkpoints are their own operations."""
+    daemon.create(NAME, ["sleep", "60"], start=False)
+    assert_blocked(call(proxy.addr, "POST", f"/containers/{NAME}/start?{param}"))
+    state = daemon.inspect(NAME)
+    assert state is not None and not state["State"]["Running"]
+    plain = call(proxy.addr, "POST", f"/containers/{NAME}/start")
+    assert plain.status == 204, plain.body[:300]

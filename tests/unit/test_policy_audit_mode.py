@@ -157,6 +157,14 @@ def test_volume_create_with_a_host_device_stays_denied() -> None:
     assert d.allow and d.would_deny
 
 
+def test_a_start_that_restores_a_checkpoint_stays_denied() -> None:
+    d = send(audit(), "POST", "/containers/web/start", container=WEB)
+    assert d.allow and d.would_deny
+    query = {"checkpoint": "../../etc"}
+    d = send(audit(), "POST", "/containers/web/start", container=WEB, query=query)
+    assert not d.allow and "checkpoint" in d.reason
+
+
 def test_every_forwardable_operation_is_in_the_catalogue() -> None:
     assert {op.name for op in ALL_OPERATIONS} >= AUDIT_FORWARDABLE
 
@@ -173,8 +181,19 @@ def test_every_forwardable_operation_is_in_the_catalogue() -> None:
         ({"Binds": ["/srv:/srv"]}, [], "host binds"),
         ({}, [{"Type": "bind", "Source": "/etc"}], "bind mount /etc"),
         ({"SecurityOpt": ["apparmor=unconfined"]}, [], "security option apparmor=unconfined"),
+        ({"SecurityOpt": ["no-new-privileges"], "MaskedPaths": ["/proc/kcore"]}, [], ""),
+        ({"SecurityOpt": ["no-new-privileges:true"]}, [], ""),
+        ({"SecurityOpt": ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}']}, [],
+         'security option seccomp={"defaultAction":"SCMP_ACT_ALLOW"}'),
+        ({"SecurityOpt": ["no-new-privileges=false"]}, [],
+         "security option no-new-privileges=false"),
+        ({"MaskedPaths": []}, [], "maskedpaths empty (system paths unmasked)"),
+        ({"MaskedPaths": None, "ReadonlyPaths": []}, [],
+         "readonlypaths empty (system paths unmasked)"),
+        ({"CgroupParent": "/"}, [], "cgroupparent"),
+        ({"Sysctls": {"net.ipv4.ip_forward": "1"}}, [], "sysctls"),
     ],
-)
+)  # fmt: skip
 def test_host_power_of_an_inspected_container(
     host_config: dict[str, Any], mounts: list[Any], power: str
 ) -> None:

@@ -17,14 +17,16 @@ from docker_socket_operator.policy.body import decode_docker_json
 from docker_socket_operator.policy.compile import compile_policy
 from docker_socket_operator.policy.decide import decide
 from docker_socket_operator.policy.engines import DOCKER, PODMAN, UNKNOWN, classify_engine
-from docker_socket_operator.policy.types import Decision, Engine, RequestFacts
+from docker_socket_operator.policy.types import CreateContext, Decision, Engine, RequestFacts
 from docker_socket_operator.proxy.upstream import response_headers
 
 ENGINES: tuple[Engine, ...] = ("docker", "podman", "unknown")
 PREFIX = "/srv/ci"
 
 
-def create(body: Any, engine: Engine, **constraints: Any) -> Decision:
+def create(
+    body: Any, engine: Engine, context: CreateContext | None = None, **constraints: Any
+) -> Decision:
     rule = {"allow": ["containers.create"], "create": {"bindPrefixes": [PREFIX], **constraints}}
     policy = compile_policy(DockerSocketPolicySpec.model_validate({"rules": [rule]}))
     matched = match_operation("POST", "/containers/create")
@@ -37,6 +39,7 @@ def create(body: Any, engine: Engine, **constraints: Any) -> Decision:
             op=matched.op,
             body=decode_docker_json(json.dumps({"Image": "alpine", **body}).encode()),
             engine=engine,
+            create_context=context,
         ),
     )
 
@@ -319,6 +322,14 @@ def test_check_command_takes_the_engine(tmp_path: Path) -> None:
         {"type": "none", "o": "bind", "device": f"{PREFIX}/../../etc"},
         {"type": "bind", "device": "/"},
         {"o": "uid=0", "device": "/dev/sda1"},
+        # Options are a Go map: Podman mounts by options["type"] exactly, so a "Type" key that a
+        # folded reading takes for tmpfs leaves the mount with no type (mount(8) probes the
+        # device, or loop-mounts an image file).
+        {"Type": "tmpfs", "device": "/dev/vda", "o": "rw"},
+        {"TYPE": "tmpfs", "device": "/dev/vda"},
+        {"type": "tmpfs", "O": "bind", "device": "/"},
+        {"type": "tmpfs", "Device": "/dev/vda"},
+        {"type": "tmpfs", "mkfs": "ext4", "device": "/dev/vda"},
     ],
 )
 def test_volume_create_host_paths_refused(opts: dict[str, str]) -> None:
@@ -333,6 +344,36 @@ def test_volume_create_host_paths_refused(opts: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_volume_options_read_as_a_go_map(engine: Engine) -> None:
+    """DriverOpts keys as sent, in volume create and in a Mounts entry's DriverConfig: only the
+    local driver's own option names, with string values."""
+    rule = {"allow": ["volumes.create"], "create": {"bindPrefixes": [PREFIX]}}
+    policy = compile_policy(DockerSocketPolicySpec.model_validate({"rules": [rule]}))
+    matched = match_operation("POST", "/volumes/create")
+    assert matched is not None
+
+    def allowed(opts: dict[str, object]) -> bool:
+        body = decode_docker_json(json.dumps({"Name": "v", "DriverOpts": opts}).encode())
+        facts = RequestFacts("POST", "/volumes/create", matched.op, body=body, engine=engine)
+        return decide(policy, facts).allow
+
+    assert allowed({"type": "tmpfs", "device": "tmpfs", "o": "size=10m,uid=1000"})
+    assert allowed({"type": "none", "o": "bind", "device": f"{PREFIX}/v"})
+    assert not allowed({"type": "tmpfs", "device": "tmpfs", "o": "Size=10m"})
+    assert not allowed({"type": "tmpfs", "device": "tmpfs", "size": 10})
+    assert not allowed({"Type": "none", "o": "bind", "device": f"{PREFIX}/v"})
+    mount = {
+        "Type": "volume",
+        "Source": "v",
+        "Target": "/data",
+        "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"Type": "tmpfs"}}},
+    }
+    assert not create(hc(Mounts=[mount]), engine).allow
+    mount["VolumeOptions"] = {"DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}}
+    assert create(hc(Mounts=[mount]), engine).allow
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_log_drivers_opened_by_the_policy_only(engine: Engine) -> None:
     syslog = hc(LogConfig={"Type": "syslog", "Config": {"syslog-address": "tcp://10.0.0.1:514"}})
     assert not create(syslog, engine).allow
@@ -342,3 +383,73 @@ def test_log_drivers_opened_by_the_policy_only(engine: Engine) -> None:
     # opening one remote driver does not open the local drivers' host-file options
     k8s_file = hc(LogConfig={"Type": "k8s-file", "Config": {"path": "/etc/cron.d/x"}})
     assert not create(k8s_file, engine, logDrivers=["syslog"]).allow
+
+
+# --- what a create takes from the daemon as it is ---------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_existing_volume_is_mounted_with_the_options_it_was_made_with(engine: Engine) -> None:
+    """A named volume that exists keeps its options: one that binds a host path (made by an
+    admin, or under a rule with wider bindPrefixes) is not mounted by name, in Binds or Mounts."""
+
+    def vol(options: dict[str, str] | None, driver: str = "local") -> dict[str, Any]:
+        return {"Name": "v", "Driver": driver, "Options": options}
+
+    root = CreateContext(volumes={"v": vol({"type": "none", "o": "bind", "device": "/"})})
+    mounts = hc(Mounts=[{"Type": "volume", "Source": "v", "Target": "/host"}])
+    for body in (hc(Binds=["v:/host"]), mounts, {"Binds": ["v:/host"]}):
+        assert create(body, engine).allow  # not looked up: the body alone passes
+        decision = create(body, engine, root)
+        assert not decision.allow
+        assert "existing volume 'v'" in decision.reason
+    plain = hc(Binds=["v:/data"])
+    assert create(plain, engine, CreateContext(volumes={"v": vol(None)})).allow
+    assert create(plain, engine, CreateContext(volumes={"v": vol({})})).allow
+    tmpfs = vol({"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
+    assert create(plain, engine, CreateContext(volumes={"v": tmpfs})).allow
+    under = vol({"type": "none", "o": "bind", "device": f"{PREFIX}/data"})
+    assert create(plain, engine, CreateContext(volumes={"v": under})).allow
+    for options in (
+        {"Type": "tmpfs", "device": "/dev/vda"},
+        {"type": "ext4", "device": "/dev/sda"},
+    ):
+        assert not create(plain, engine, CreateContext(volumes={"v": vol(options)})).allow
+    folded_twice = vol({"type": "tmpfs", "TYPE": "none", "device": "/"})
+    assert not create(plain, engine, CreateContext(volumes={"v": folded_twice})).allow
+    assert create(plain, engine, CreateContext(volumes={"v": vol({"x": "1"}, "rexray")})).allow
+
+
+SYSTEMD_BODIES: dict[str, dict[str, Any]] = {
+    "cmd-sbin-init": {"Cmd": ["/sbin/init"]},
+    "cmd-string": {"Cmd": "/usr/sbin/init"},
+    "cmd-local-init": {"Cmd": ["/usr/local/sbin/init", "--x"]},
+    "cmd-systemd": {"Cmd": ["/lib/systemd/systemd"]},
+    "cmd-bare-systemd": {"Cmd": ["systemd"]},
+    "entrypoint-systemd": {"Entrypoint": ["/usr/lib/systemd/systemd"], "Cmd": ["--unit=x"]},
+    "shell-form": {"Cmd": ["/bin/sh", "-c", "/sbin/init"]},
+}
+
+
+@pytest.mark.parametrize("body", SYSTEMD_BODIES.values(), ids=SYSTEMD_BODIES.keys())
+def test_podmans_systemd_mode_is_refused(body: dict[str, Any]) -> None:
+    """Podman runs these commands in systemd mode and bind-mounts the host's cgroup tree into
+    the container; dockerd has no such mode."""
+    for engine in ("podman", "unknown"):
+        decision = create(body, engine)
+        assert not decision.allow
+        assert "systemd mode" in decision.reason
+    assert create(body, "docker").allow
+
+
+def test_podmans_systemd_mode_from_the_image_is_refused() -> None:
+    """With no command in the body, Podman takes the image's: its Entrypoint, else its Cmd."""
+    for config in ({"Cmd": ["/sbin/init"]}, {"Entrypoint": ["/usr/lib/systemd/systemd"]}):
+        image = CreateContext(image_config=config)
+        for engine in ("podman", "unknown"):
+            assert not create({}, engine, image).allow
+            assert not create({"Cmd": ["--log-level=debug"]}, engine, image).allow
+    plain = CreateContext(image_config={"Entrypoint": None, "Cmd": ["sh"]})
+    assert create({}, "podman", plain).allow
+    assert create({"Cmd": ["/bin/sh", "-c", "echo /sbin/init"]}, "podman", plain).allow
+    assert create({"Cmd": ["/sbin/initx"]}, "podman", plain).allow

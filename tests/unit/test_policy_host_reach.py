@@ -46,6 +46,12 @@ def test_transports_and_paths_are_refused(ref: object) -> None:
         ("images.build", {"dockerfile": "../../etc/passwd"}, False),
         ("images.build", {"dockerfile": "/etc/passwd"}, False),
         ("containers.list", {"anything": "x"}, True),
+        ("containers.start", {}, True),
+        ("containers.start", {"detachKeys": "ctrl-p,ctrl-q"}, True),
+        ("containers.start", {"checkpoint": ""}, True),
+        ("containers.start", {"checkpoint": "../../../../etc"}, False),
+        ("containers.start", {"checkpoint": "c1"}, False),
+        ("containers.start", {"checkpoint-dir": "/tmp/x"}, False),
     ],
 )
 def test_query_checks(op: str, query: dict[str, str], ok: bool) -> None:

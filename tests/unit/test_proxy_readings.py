@@ -11,7 +11,7 @@ from docker_socket_operator.api.models import DockerSocketPolicySpec
 from docker_socket_operator.catalogue.operations import match_operation
 from docker_socket_operator.catalogue.paths import parse_target
 from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy
-from docker_socket_operator.policy.types import ContainerFacts, RequestFacts
+from docker_socket_operator.policy.types import ContainerFacts, CreateContext, RequestFacts
 from docker_socket_operator.proxy.facts import READINGS_KEPT, Readings, request_facts
 from docker_socket_operator.proxy.http1 import HttpError
 
@@ -95,6 +95,7 @@ def test_but_keeps_every_other_field() -> None:
         engine="podman",
         target=parse_target("/v1.41/containers/x/json?size=1"),
         object_labels={"k": "v"},
+        create_context=CreateContext(volumes={"v": {}}),
     )
     start = match_operation("POST", "/containers/y/start")
     assert start is not None
@@ -110,6 +111,7 @@ def test_but_keeps_every_other_field() -> None:
         engine="docker",
         target=parse_target("/containers/y/start"),
         object_labels=None,
+        create_context=None,
     )
     names = [f.name for f in dataclasses.fields(RequestFacts)]
     assert all(getattr(facts, n) != getattr(other, n) for n in names)

@@ -5,6 +5,7 @@ volume create, and the old-API start body. Bodies arrive decoded by body.decode_
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from docker_socket_operator.policy.body import DockerObject
 from docker_socket_operator.policy.engines import Dialect, dialect_for
 from docker_socket_operator.policy.selectors import compile_globs
 from docker_socket_operator.policy.sources import image_reference_reason
+from docker_socket_operator.policy.types import BadBody, CreateContext
 
 DEFAULT_CAPABILITIES = frozenset(
     {
@@ -69,6 +71,11 @@ _TMPFS_OPTIONS = frozenset(
      "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime", "relatime", "norelatime",
      "strictatime", "nostrictatime", "diratime", "nodiratime", "sync", "async", "defaults"}
 )  # fmt: skip
+# The local volume driver's option names, as both engines spell them (dockerd: type, device, o,
+# size; Podman also uid, gid, inodes, noquota, copy, nocopy).
+_LOCAL_VOLUME_OPTIONS = frozenset(
+    {"type", "device", "o", "size", "uid", "gid", "inodes", "noquota", "copy", "nocopy"}
+)
 _LOG_OPTIONS = frozenset(
     {"max-size", "max-file", "compress", "mode", "max-buffer-size", "tag", "labels",
      "labels-regex", "env", "env-regex"}
@@ -256,10 +263,21 @@ def _volume_options_reason(
         return f"{field}: volume driver must be a string"
     if driver and driver.lower() != "local":
         return None  # a plugin driver installed by the node's admin decides what its options mean
-    kind = str(options.get("type") or "").lower()
-    mount_opts = {o.strip().lower() for o in str(options.get("o") or "").split(",")}
-    device = options.get("device")
-    if mount_opts & {"bind", "rbind"} or kind == "none":
+    # Options are a Go map: each engine reads its keys exactly as sent. Podman checks key names
+    # case-insensitively but mounts by options["type"], so {"Type": "tmpfs"} would pass a folded
+    # reading and mount the device with no type at all: keys are read as sent, and only the
+    # local driver's own names pass.
+    opts = options.as_map()
+    for key, value in opts.items():
+        if key not in _LOCAL_VOLUME_OPTIONS:
+            allowed = ", ".join(sorted(_LOCAL_VOLUME_OPTIONS))
+            return f"{field}: local volume option {key!r} is not allowed (allowed: {allowed})"
+        if not isinstance(value, str):
+            return f"{field}: local volume option {key!r} must be a string"
+    kind = opts.get("type", "")
+    mount_opts = {o.strip() for o in opts.get("o", "").split(",")}
+    device = opts.get("device")
+    if {o.lower() for o in mount_opts} & {"bind", "rbind"} or kind.lower() == "none":
         if not isinstance(device, str) or not limits.host_path_allowed(device):
             return (
                 f"{field}: local volume binds host path {device!r}, not under an allowed bindPrefix"
@@ -271,7 +289,7 @@ def _volume_options_reason(
             if opt.split("=", 1)[0] not in _TMPFS_OPTIONS:
                 return f"{field}: tmpfs volume option {opt!r} is not allowed"
         return None
-    return f"{field}: local volume options {sorted(options.as_map())} mount a host device or share"
+    return f"{field}: local volume options {sorted(opts)} mount a host device or share"
 
 
 def _mount_reason(mount: Any, field: str, limits: CreateLimits, dialect: Dialect) -> str | None:
@@ -536,10 +554,80 @@ def normalise_image(ref: str) -> str:
     return ref
 
 
-def check_create_body(body: Any, limits: CreateLimits, engine: str = "unknown") -> str | None:
+def is_volume_name(name: str) -> bool:
+    """A name both engines take as a volume's (anything else is a path, or refused)."""
+    return _VOLUME_NAME.fullmatch(name) is not None
+
+
+def _existing_volume_reason(name: str, doc: Any, limits: CreateLimits) -> str | None:
+    """A named volume that exists is mounted with the options it was made with (by an admin, or
+    under a rule with other bindPrefixes): they pass this rule's checks, or the mount does not."""
+    if not isinstance(doc, dict):
+        return f"volume {name!r}: the daemon's inspect is not an object"
+    options = doc.get("Options")
+    if options is not None and not isinstance(options, dict):
+        return f"volume {name!r}: its options are not an object"
+    try:
+        opts = DockerObject((options or {}).items())
+    except BadBody:
+        return f"volume {name!r}: its options repeat a name in another case"
+    bad = _volume_options_reason(doc.get("Driver"), opts, "DriverOpts", limits)
+    return None if bad is None else f"existing volume {name!r}: {bad}"
+
+
+# Podman runs a container in systemd mode when its command is one of these or a `systemd`
+# binary (pkg/specgen/generate/container_create.go), and then bind-mounts the host's cgroup
+# tree (name=systemd on cgroup v1) read-write into it: no field of the body says so.
+_SYSTEMD_COMMANDS = frozenset({"/sbin/init", "/usr/sbin/init", "/usr/local/sbin/init"})
+
+
+def _words(value: Any) -> list[str]:
+    """An Entrypoint or Cmd (a string or a list of strings, as strslice decodes it)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [w for w in value if isinstance(w, str)]
+    return []
+
+
+def _systemd_mode_reason(body: DockerObject, image: Mapping[str, Any] | None) -> str | None:
+    """Whether Podman would pick systemd mode: its test is read on every command the body and
+    the image could make (the body's or the image's Entrypoint, then Cmd), failing closed."""
+    entry, cmd = _words(body.get("entrypoint")), _words(body.get("cmd"))
+    image_entry = _words(image.get("Entrypoint")) if image is not None else []
+    image_cmd = _words(image.get("Cmd")) if image is not None else []
+    for words in (entry, cmd, image_entry, image_cmd, (entry or image_entry) + (cmd or image_cmd)):
+        firsts = words[:1]
+        if len(words) > 2 and words[0] == "/bin/sh" and words[1] == "-c":
+            firsts.append(words[2])  # Podman looks past a build's `/bin/sh -c`
+        for first in firsts:
+            if first in _SYSTEMD_COMMANDS or first.rsplit("/", 1)[-1] == "systemd":
+                return (
+                    f"command {first!r} runs in Podman's systemd mode, which mounts the host's "
+                    "cgroup tree into the container"
+                )
+    return None
+
+
+def check_create_body(
+    body: Any, limits: CreateLimits, engine: str = "unknown", context: CreateContext | None = None
+) -> str | None:
     """POST /containers/create, as `engine` decodes it. dockerd up to 20.10 also reads HostConfig
     fields from the top level of the body (a deprecated embedded HostConfig), so both places are
-    checked."""
+    checked. `context`: the existing volumes the body mounts and the image's command, as the
+    proxy looked them up."""
+    bad = _create_body_reason(body, limits, engine)
+    if bad is not None or not isinstance(body, DockerObject):
+        return bad
+    if context is not None:
+        for name, doc in context.volumes.items():
+            bad = bad or _existing_volume_reason(name, doc, limits)
+    if bad is None and engine != "docker":
+        bad = _systemd_mode_reason(body, None if context is None else context.image_config)
+    return bad
+
+
+def _create_body_reason(body: Any, limits: CreateLimits, engine: str) -> str | None:
     dialect = dialect_for(engine)
     if body is None:
         body = DockerObject()

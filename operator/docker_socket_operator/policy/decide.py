@@ -98,7 +98,7 @@ def _body_reason(rule: OpRule, req: RequestFacts) -> str | None:
     assert req.op is not None
     name = req.op.name
     if name == "containers.create":
-        return check_create_body(req.body, rule.create, req.engine)
+        return check_create_body(req.body, rule.create, req.engine, req.create_context)
     if name == "containers.start":
         return check_start_body(req.body)
     if name == "exec.create":

@@ -109,11 +109,11 @@ def _body_reason(req: RequestFacts) -> str | None:
     assert req.op is not None
     name = req.op.name
     if name == "containers.create":
-        return check_create_body(req.body, _FLOOR_CREATE, req.engine)
+        return check_create_body(req.body, _FLOOR_CREATE, req.engine, req.create_context)
     if name == "containers.update":
         return check_update_body(req.body, _FLOOR_CREATE)
     if name == "containers.start":
-        return check_start_body(req.body)
+        return check_start_body(req.body) or query_reason(name, req.query)
     if name == "exec.create":
         return check_exec_body(req.body, _FLOOR_EXEC)
     if name == "volumes.create":
@@ -171,7 +171,15 @@ def inspect_host_power(doc: Mapping[str, Any]) -> str:
     for mount in doc.get("Mounts") or []:
         if isinstance(mount, dict) and mount.get("Type") not in ("volume", "tmpfs"):
             return f"{mount.get('Type')} mount {mount.get('Source')}"
+    for key in ("maskedpaths", "readonlypaths"):
+        # dockerd lists the paths it masks; an empty list is `systempaths=unconfined`
+        if isinstance(hc.get(key), list) and not hc[key]:
+            return f"{key} empty (system paths unmasked)"
     for opt in hc.get("securityopt") or []:
-        if "unconfined" in str(opt) or "disable" in str(opt):
+        # anything but no-new-privileges: a custom seccomp profile, apparmor, labels, ...
+        if str(opt).replace("=", ":") not in ("no-new-privileges", "no-new-privileges:true"):
             return f"security option {opt}"
+    for key in ("cgroupparent", "sysctls"):
+        if hc.get(key):
+            return key
     return ""

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from docker_socket_operator.catalogue.types import RequestTarget
 from docker_socket_operator.policy.body import DockerObject, fold_key
+from docker_socket_operator.policy.queries import filters_doc
 from docker_socket_operator.policy.types import BadBody
 
 OWNER_LABEL = "dockersocket.io/owner"
@@ -84,23 +85,15 @@ def stamp_owner(body: Any, owner: str) -> bytes:
 def narrowed_filters(raw: str | None, owner: str) -> str:
     """A `filters` value (Docker's JSON, in either form the daemons accept) with label=OWNER
     added; the client's own filters are kept as sent. BadBody when neither daemon could read it."""
-    try:
-        doc = json.loads(raw) if raw else None
-    except ValueError:
-        raise BadBody("filters is not valid JSON") from None
-    doc = {} if doc is None else doc
-    if not isinstance(doc, dict):
-        raise BadBody("filters must be a JSON object")
+    doc = filters_doc(raw)
     wanted = f"{OWNER_LABEL}={owner}"
-    values = [v for v in doc.values() if v is not None]
     label: Any
-    if all(isinstance(v, dict) and all(type(b) is bool for b in v.values()) for v in values):
-        label = dict(doc.get("label") or {})
-        label[wanted] = True  # current form: {"label": {"k=v": true}}
-    elif all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in values):
+    values = [v for v in doc.values() if v is not None]
+    if values and isinstance(values[0], list):
         label = [*(doc.get("label") or []), wanted]  # legacy form: {"label": ["k=v"]}
     else:
-        raise BadBody("filters must map each name to {value: bool} or to [values]")
+        label = dict(doc.get("label") or {})
+        label[wanted] = True  # current form: {"label": {"k=v": true}}
     return json.dumps({**doc, "label": label}, ensure_ascii=True, separators=(",", ":"))
 
 

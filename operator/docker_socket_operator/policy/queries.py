@@ -12,10 +12,16 @@ nothing outside the build container, and `dockerfile` must stay inside the conte
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlencode
 
+from docker_socket_operator.catalogue.types import RequestTarget
 from docker_socket_operator.policy.constraints import canonical_host_path
 from docker_socket_operator.policy.sources import images_create_reason
+from docker_socket_operator.policy.types import BadBody
 
 _BUILD_PARAMS = frozenset(
     {"dockerfile", "t", "extrahosts", "q", "nocache", "cachefrom", "pull", "rm", "forcerm",
@@ -45,9 +51,21 @@ def build_query_reason(query: Mapping[str, str]) -> str | None:
     return None
 
 
+def start_query_reason(query: Mapping[str, str]) -> str | None:
+    """POST /containers/{id}/start: `checkpoint` restores the container from a checkpoint
+    directory dockerd finds by joining the name to its checkpoint root, `..` included: on an
+    experimental daemon, root CRIU restores from any host directory (one the client wrote
+    through its own container's files). Checkpoints are their own operations, never a start's."""
+    for name in ("checkpoint", "checkpoint-dir"):
+        if query.get(name, ""):
+            return f"start parameter {name!r} is not allowed (checkpoints are not a start's)"
+    return None
+
+
 QUERY_CHECKS: Mapping[str, Callable[[Mapping[str, str]], str | None]] = {
     "images.create": images_create_reason,
     "images.build": build_query_reason,
+    "containers.start": start_query_reason,
 }
 
 
@@ -55,3 +73,70 @@ def query_reason(operation: str, query: Mapping[str, str]) -> str | None:
     """Why the request's query parameters reach outside the daemon's own stores, or None."""
     check = QUERY_CHECKS.get(operation)
     return None if check is None else check(query)
+
+
+# -- container list filters that name a container -------------------------------------------
+# `GET /containers/json?filters={"since":[ref]}` (and `before`): dockerd (daemon/list.go) and
+# Podman's compat list (libpod's container filters) look each value up as a container (full
+# ID, name, ID prefix) and fail on one that does not exist, so under visibility these values
+# would tell a client which hidden containers exist and when they were made. The proxy resolves
+# each value as it resolves a container in a path (an upstream inspect), refuses one that is
+# not a visible container, and forwards the resolved full ID in its place.
+LIST_REF_FILTERS = ("since", "before")
+
+
+def filters_doc(raw: str | None) -> dict[str, Any]:
+    """A `filters` value decoded, in either form both daemons accept (`{"k": {"v": true}}` or
+    the legacy `{"k": ["v"]}`, one form for all keys, as dockerd's filters.FromJSON reads it).
+    BadBody when neither daemon could read it."""
+    try:
+        doc = json.loads(raw) if raw else None
+    except ValueError:
+        raise BadBody("filters is not valid JSON") from None
+    doc = {} if doc is None else doc
+    if not isinstance(doc, dict):
+        raise BadBody("filters must be a JSON object")
+    values = [v for v in doc.values() if v is not None]
+    current = all(isinstance(v, dict) and all(type(b) is bool for b in v.values()) for v in values)
+    legacy = all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in values)
+    if not (current or legacy):
+        raise BadBody("filters must map each name to {value: bool} or to [values]")
+    return doc
+
+
+def list_filter_refs(raw: str | None) -> list[str]:
+    """The container refs a containers.list `filters` value names (`since`, `before`), each
+    once, in the order sent. BadBody for a value neither daemon could read."""
+    doc = filters_doc(raw)
+    refs: list[str] = []
+    for key in LIST_REF_FILTERS:
+        for ref in doc.get(key) or ():
+            if ref not in refs:
+                refs.append(ref)
+    return refs
+
+
+def resolved_list_filters(raw: str | None, ids: Mapping[str, str]) -> str:
+    """The `filters` value with each `since`/`before` ref replaced by the full ID it resolved
+    to (`ids`: every ref list_filter_refs() gave), in the form it was sent; the other filters
+    are kept as sent."""
+    doc = filters_doc(raw)
+    for key in LIST_REF_FILTERS:
+        values = doc.get(key)
+        if not values:
+            continue
+        resolved = list(dict.fromkeys(ids[ref] for ref in values))
+        doc[key] = dict.fromkeys(resolved, True) if isinstance(values, dict) else resolved
+    return json.dumps(doc, ensure_ascii=True, separators=(",", ":"))
+
+
+def list_target_with_ids(
+    target: RequestTarget, query: Mapping[str, str], ids: Mapping[str, str]
+) -> RequestTarget:
+    """The containers.list request-target to forward: its `since`/`before` filters naming the
+    resolved full IDs, so that the daemon lists relative to the very containers decided on
+    (other parameters kept: each appears once, as parse_query guarantees)."""
+    if not ids:
+        return target
+    params = {**query, "filters": resolved_list_filters(query.get("filters"), ids)}
+    return replace(target, query=urlencode(params))

@@ -50,6 +50,20 @@ class ContainerFacts:
         object.__setattr__(self, "host_power", host_power)
 
 
+@dataclass(frozen=True, slots=True)
+class CreateContext:
+    """What a container create takes from the daemon as it is, looked up by the proxy before
+    deciding: an existing named volume is mounted with the options it was created with (the
+    body's own volume options are ignored then), and Podman picks systemd mode from the image's
+    command when the body names none."""
+
+    # name -> the daemon's volume inspect ({"Driver": ..., "Options": {...}}), for each named
+    # volume the body mounts that exists
+    volumes: Mapping[str, Any] = field(default_factory=dict)
+    # the image's Config (Entrypoint, Cmd), or None: not looked up (the body decides alone)
+    image_config: Mapping[str, Any] | None = None
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class RequestFacts:
     method: str
@@ -65,6 +79,8 @@ class RequestFacts:
     target: RequestTarget | None = None
     # The labels of the network or volume the path names, when an owned rule needs them.
     object_labels: Mapping[str, str] | None = None
+    # containers.create: the existing objects it would use (None: not looked up)
+    create_context: CreateContext | None = None
 
     def __init__(
         self,
@@ -79,6 +95,7 @@ class RequestFacts:
         engine: Engine = "unknown",
         target: RequestTarget | None = None,
         object_labels: Mapping[str, str] | None = None,
+        create_context: CreateContext | None = None,
     ) -> None:
         object.__setattr__(self, "method", method)
         object.__setattr__(self, "api_path", api_path)
@@ -91,6 +108,7 @@ class RequestFacts:
         object.__setattr__(self, "engine", engine)
         object.__setattr__(self, "target", target)
         object.__setattr__(self, "object_labels", object_labels)
+        object.__setattr__(self, "create_context", create_context)
 
     def but(
         self,
@@ -106,6 +124,7 @@ class RequestFacts:
         engine: Engine | Keep = KEEP,
         target: RequestTarget | Keep | None = KEEP,
         object_labels: Mapping[str, str] | Keep | None = KEEP,
+        create_context: CreateContext | Keep | None = KEEP,
     ) -> RequestFacts:
         """The same facts with the fields given changed (dataclasses.replace, without its
         generic cost: the proxy derives facts a few times per request)."""
@@ -121,6 +140,7 @@ class RequestFacts:
             self.engine if isinstance(engine, Keep) else engine,
             self.target if isinstance(target, Keep) else target,
             self.object_labels if isinstance(object_labels, Keep) else object_labels,
+            self.create_context if isinstance(create_context, Keep) else create_context,
         )
 
 

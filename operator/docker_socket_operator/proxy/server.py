@@ -25,6 +25,7 @@ from docker_socket_operator.catalogue.operations import link_parent
 from docker_socket_operator.catalogue.paths import forward_target
 from docker_socket_operator.catalogue.types import Operation
 from docker_socket_operator.policy.compile import OWNED_NEVER, CompiledPolicy
+from docker_socket_operator.policy.constraints import is_volume_name
 from docker_socket_operator.policy.decide import NOT_VISIBLE, decide
 from docker_socket_operator.policy.filters import (
     ANSWER_FILTERS,
@@ -38,7 +39,14 @@ from docker_socket_operator.policy.filters import (
     volume_visible,
 )
 from docker_socket_operator.policy.ownership import forwarded_request
-from docker_socket_operator.policy.types import BadBody, ContainerFacts, Decision
+from docker_socket_operator.policy.queries import list_filter_refs, list_target_with_ids
+from docker_socket_operator.policy.types import (
+    BadBody,
+    ContainerFacts,
+    CreateContext,
+    Decision,
+    RequestFacts,
+)
 from docker_socket_operator.proxy.answers import AnswerMemo
 from docker_socket_operator.proxy.audit import AuditLog, AuditRecord, log_event
 from docker_socket_operator.proxy.bodies import (
@@ -84,6 +92,7 @@ FILTER_LIMIT = 64 << 20  # largest list/inspect answer the proxy rewrites
 CLIENT_WRITE_HIGH = 1 << 20
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 INSPECT = "containers.inspect"
+LIST = "containers.list"
 
 Resolved = ContainerFacts | tuple[ResponseHead, bytes]
 
@@ -395,12 +404,21 @@ class ProxyServer:
         try:
             reading = ex.reading
             decision = decide(policy, facts) if reading is None else reading.decided(policy, facts)
+            if decision.allow and op is not None and op.name == "containers.create":
+                # What the create would take from the daemon as it is, looked up only for a
+                # body that passes on its own, then decided on again with it.
+                facts = ex.facts = facts.but(create_context=await self._create_context(facts))
+                decision = decide(policy, facts)
         except BadBody as e:
             raise HttpError(400, f"invalid request body: {e}") from None
         if missing_hidden and decision.allow:
             decision = Decision(False, "visibility", NOT_VISIBLE)
         if decision.allow and op is not None and policy.visibility is not None:
             hidden = await self._hidden_data(policy, op, facts.params, facts.body)
+            if hidden is None and op.name == LIST:
+                listed = await self._list_refs_resolved(policy, op, facts)
+                hidden, facts = (listed, facts) if isinstance(listed, HttpError) else (None, listed)
+                ex.facts = facts
             if hidden is not None:
                 return await self._answer_unforwarded(ex, hidden)
         ex.decision = decision
@@ -431,6 +449,28 @@ class ProxyServer:
             ex.facts = facts.but(target=target)
             ex.body = body if body is not None else ex.body
         return await self._forward(ex, api_path)
+
+    async def _create_context(self, facts: RequestFacts) -> CreateContext:
+        """The existing named volumes a create body mounts (they keep the options they were
+        made with) and, on an engine other than dockerd, the image's Config (Podman's systemd
+        mode reads its command): what the create checks read besides the body."""
+        volumes: dict[str, Any] = {}
+        for name in dict.fromkeys(create_volume_names(facts.body)):
+            if not is_volume_name(name):
+                continue  # a path or no name at all: the body's own checks refuse it
+            resp, raw = await self.pool.simple_get(f"/volumes/{quote(name, safe='')}")
+            if resp.status == 200:
+                volumes[name] = decode_json(raw)
+            elif resp.status != 404:
+                raise UpstreamProtocolError(f"volume inspect answered {resp.status}")
+        image_config = None
+        image = facts.body.get("image") if isinstance(facts.body, dict) else None
+        if facts.engine != "docker" and isinstance(image, str) and image:
+            resp, raw = await self.pool.simple_get(f"/images/{quote(image, safe='/:@')}/json")
+            doc = decode_json(raw) if resp.status == 200 else None
+            config = doc.get("Config") if isinstance(doc, dict) else None
+            image_config = config if isinstance(config, dict) else None
+        return CreateContext(volumes, image_config)
 
     async def _resolve_object(self, op: Operation, params: Mapping[str, str]) -> Resolved:
         """The network or volume the path names, by inspecting it upstream: its ID and labels
@@ -547,6 +587,28 @@ class ProxyServer:
                 )
         return None
 
+    async def _list_refs_resolved(
+        self, policy: CompiledPolicy, op: Operation, facts: RequestFacts
+    ) -> RequestFacts | HttpError:
+        """Under visibility, a container list's `since`/`before` filters (policy/queries.py)
+        must each name a visible container: resolved by an upstream inspect, and forwarded as
+        the full ID decided on. A hidden container and a missing one get the same 403."""
+        raw = facts.query.get("filters")
+        try:
+            refs = list_filter_refs(raw)
+        except BadBody as e:
+            raise HttpError(400, f"invalid filters: {e}") from None
+        ids: dict[str, str] = {}
+        for ref in refs:
+            found = await self._resolve_container(policy, op, ref) if ref else None
+            if found is None or isinstance(found, tuple) or not policy.container_visible(found):
+                return HttpError(403, f"blocked by policy: {NOT_VISIBLE} (filter {ref!r})")
+            ids[ref] = found.id
+        if not ids:
+            return facts
+        assert facts.target is not None
+        return facts.but(target=list_target_with_ids(facts.target, facts.query, ids))
+
     def _withheld(self, ex: Exchange, raw: bytes, own_id: str) -> bytes:
         """A daemon error body, or WITHHELD when under visibility it may name a hidden object
         (a name conflict with a hidden container, the users of a volume...)."""
@@ -638,22 +700,28 @@ class ProxyServer:
         """A GET's 200 answer body as its operation's filter (policy/filters.py) rewrites it
         for this client; `raw` as it is when no filter applies. `doc`: `raw` decoded, if it
         was. A rewrite that reads nothing but the answer and the policy is kept for the same
-        bytes (proxy/answers.py)."""
+        bytes (proxy/answers.py); one that also reads the container list (under visibility,
+        and for an answer that names other containers) is not. A rewrite that changes
+        nothing sends `raw` as it came."""
         policy, op = ex.policy, ex.facts.op if ex.facts is not None else None
         if resp.status != 200 or ex.head.method != "GET" or op is None:
             return raw
         answer_filter = ANSWER_FILTERS.get(op.name)
         if answer_filter is None or not answer_filter.applies(policy):
             return raw
-        needs = answer_filter.needs_containers and policy.visibility is not None
+        visibility = policy.visibility is not None
+        needs = answer_filter.needs_containers and visibility
         if not needs:
             kept = self.answers.rewritten(op.name, raw, policy)
             if kept is not None:
                 return kept
         if doc is None:
             doc = decode_json(raw)
+        if not needs and visibility and answer_filter.refers is not None:
+            needs = answer_filter.refers(doc)  # names other containers: rare, not kept
         containers = await self._containers() if needs else []
-        out = json_bytes(answer_filter.rewrite(policy, doc, containers))
+        rewritten = answer_filter.rewrite(policy, doc, containers)
+        out = raw if rewritten is doc else json_bytes(rewritten)
         if not needs:
             self.answers.keep_rewritten(op.name, raw, policy, out)
         return out
