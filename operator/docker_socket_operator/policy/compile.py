@@ -147,6 +147,9 @@ class CompiledPolicy:
     visibility_owned_only: bool = False
     # Network/volume operations whose target's labels decide() needs (object_labels).
     object_ops: frozenset[str] = frozenset()
+    # Every rule scoped by container name (its label, whether it allows, its selector): a
+    # rename may not move a container into an allow rule's names nor out of a deny's (decide.py).
+    name_scopes: tuple[tuple[str, bool, Selector], ...] = ()
 
     def needs_body(self, op: Operation) -> bool:
         """Whether decide() must see the decoded request body for this operation."""
@@ -298,11 +301,16 @@ def compile_policy(spec: DockerSocketPolicySpec, name: str | None = None) -> Com
         for name, plan in plans.items()
         if name in BODY_OPERATIONS and any(r.allow for r in plan.rules)
     )
+    name_scopes = _name_scopes(plans)
     container_ops = frozenset(
         name
         for name, plan in plans.items()
         if first_op[name].target in ("container", "exec")
-        and (visibility is not None or any(r.selector is not None for r in plan.rules))
+        and (
+            visibility is not None
+            or any(r.selector is not None for r in plan.rules)
+            or (name == "containers.rename" and bool(name_scopes))
+        )
     )
     object_ops = frozenset(
         op.name
@@ -337,7 +345,20 @@ def compile_policy(spec: DockerSocketPolicySpec, name: str | None = None) -> Com
         visibility_owned_only=visibility_owned
         and compile_selector(spec.visibility.containers) is None,
         object_ops=object_ops,
+        name_scopes=name_scopes,
     )
+
+
+def _name_scopes(plans: Mapping[str, OpPlan]) -> tuple[tuple[str, bool, Selector], ...]:
+    """Each selector with names, once per allow/deny, with the label of the first rule that
+    uses it."""
+    seen: dict[tuple[int, bool], tuple[str, bool, Selector]] = {}
+    for plan in plans.values():
+        for rule in plan.rules:
+            selector = rule.selector
+            if selector is not None and selector.names is not None:
+                seen.setdefault((id(selector), rule.allow), (rule.label, rule.allow, selector))
+    return tuple(seen.values())
 
 
 def load_policy_file(path: str | Path) -> CompiledPolicy:

@@ -135,6 +135,29 @@ def _visibility_denial(
     return None
 
 
+def _rename_reason(policy: CompiledPolicy, req: RequestFacts) -> str | None:
+    """A container's name is all a name-scoped rule knows of it: a rename may not move a
+    container into an allow rule's names (another container then gets that rule's powers) nor
+    out of a deny rule's. Moving out of an allow (compose renames a container it replaces) or
+    into a deny only narrows. Label selectors do not change with a rename."""
+    if not policy.name_scopes:
+        return None
+    container = req.container
+    if container is None:
+        return "the container to rename is not known"
+    new = req.query.get("name", "").lstrip("/")
+    for label, allow, selector in policy.name_scopes:
+        before = selector.matches(container)
+        after = selector.matches_parts(new, container.labels)
+        if (allow and after and not before) or (not allow and before and not after):
+            into = "into" if allow else "out of"
+            return (
+                f"renaming {container.name!r} to {new!r} would move it {into} a rule "
+                f"scoped by name ({label})"
+            )
+    return None
+
+
 def _env_denial(req: RequestFacts) -> Decision | None:
     """top prints what `ps` prints: under redactEnv, never a process's environment."""
     reason = top_args_reason(req.query.get("ps_args", ""))
@@ -215,7 +238,9 @@ def _decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
         if claimed is not None:
             return Decision(False, OWNERSHIP, claimed)
     refused: Decision | None = None  # the first allow rule whose body checks failed
-    reaches = query_reason(op.name, req.query)
+    reaches = query_reason(op.name, req.query, req.engine, req.params)
+    if reaches is None and op.name == "containers.rename":
+        reaches = _rename_reason(policy, req)
     for rule in plan.rules:
         if rule.selector is not None:
             if not rule.allow and plan.scope == "filtered":

@@ -108,17 +108,18 @@ _FLOOR_EXEC = ExecLimits(privileged=False, users=frozenset({"*"}))
 def _body_reason(req: RequestFacts) -> str | None:
     assert req.op is not None
     name = req.op.name
+    bad = None
     if name == "containers.create":
-        return check_create_body(req.body, _FLOOR_CREATE, req.engine, req.create_context)
-    if name == "containers.update":
-        return check_update_body(req.body, _FLOOR_CREATE)
-    if name == "containers.start":
-        return check_start_body(req.body) or query_reason(name, req.query)
-    if name == "exec.create":
-        return check_exec_body(req.body, _FLOOR_EXEC)
-    if name == "volumes.create":
-        return check_volume_create_body(req.body, _FLOOR_CREATE)
-    return query_reason(name, req.query)
+        bad = check_create_body(req.body, _FLOOR_CREATE, req.engine, req.create_context)
+    elif name == "containers.update":
+        bad = check_update_body(req.body, _FLOOR_CREATE)
+    elif name == "containers.start":
+        bad = check_start_body(req.body)
+    elif name == "exec.create":
+        bad = check_exec_body(req.body, _FLOOR_EXEC)
+    elif name == "volumes.create":
+        bad = check_volume_create_body(req.body, _FLOOR_CREATE)
+    return bad or query_reason(name, req.query, req.engine, req.params)
 
 
 def floor_reason(req: RequestFacts) -> str | None:

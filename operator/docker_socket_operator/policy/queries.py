@@ -20,8 +20,12 @@ from urllib.parse import urlencode
 
 from docker_socket_operator.catalogue.types import RequestTarget
 from docker_socket_operator.policy.constraints import canonical_host_path
-from docker_socket_operator.policy.sources import images_create_reason
-from docker_socket_operator.policy.types import BadBody
+from docker_socket_operator.policy.sources import (
+    TAG_OR_DIGEST,
+    image_reference_reason,
+    images_create_reason,
+)
+from docker_socket_operator.policy.types import BadBody, Engine
 
 _BUILD_PARAMS = frozenset(
     {"dockerfile", "t", "extrahosts", "q", "nocache", "cachefrom", "pull", "rm", "forcerm",
@@ -62,17 +66,127 @@ def start_query_reason(query: Mapping[str, str]) -> str | None:
     return None
 
 
+def _name_reason(field: str, value: str | None) -> str | None:
+    if not value:
+        return None
+    return image_reference_reason(value, field)
+
+
+def _tag_reason(query: Mapping[str, str]) -> str | None:
+    tag = query.get("tag")
+    if tag and not TAG_OR_DIGEST.fullmatch(tag):
+        return f"tag {tag!r} is not a tag or digest"
+    return None
+
+
+def tag_query_reason(query: Mapping[str, str]) -> str | None:
+    """POST /images/{name}/tag, POST /commit: the new name is a plain image reference.
+    `dir:5000/x` is a registry to dockerd and the host directory `5000/x` to Podman's libimage,
+    which a later push (its destination defaults to the name) writes."""
+    return _name_reason("repo", query.get("repo")) or _tag_reason(query)
+
+
 QUERY_CHECKS: Mapping[str, Callable[[Mapping[str, str]], str | None]] = {
     "images.create": images_create_reason,
     "images.build": build_query_reason,
+    "images.tag": tag_query_reason,
+    "images.commit": tag_query_reason,
+    "images.push": _tag_reason,
     "containers.start": start_query_reason,
 }
 
+# Podman's compat handlers read parameters the Docker API does not define, on the Docker routes
+# themselves (pkg/api/handlers/compat): `POST /containers/{id}/restart?all=1` restarts every
+# container on the daemon, `DELETE /networks/{id}?force=1` removes every container attached to
+# the network, `POST /images/{name}/push?destination=docker-archive:/path` writes a host file,
+# and a future release may read more. So on Podman (and an engine the proxy cannot identify) an
+# operation that changes state takes only the parameters the Engine API defines for it (specs
+# v1.41-v1.56); dockerd ignores parameters it does not define. images.build has its own list.
+DOCKER_WRITE_PARAMS: Mapping[str, frozenset[str]] = {
+    "containers.attach": frozenset({"detachKeys", "logs", "stderr", "stdin", "stdout", "stream"}),
+    "containers.create": frozenset({"name", "platform"}),
+    "containers.delete": frozenset({"force", "link", "v"}),
+    "containers.kill": frozenset({"signal"}),
+    "containers.pause": frozenset(),
+    "containers.prune": frozenset({"filters"}),
+    "containers.put-archive": frozenset({"copyUIDGID", "noOverwriteDirNonDir", "path"}),
+    "containers.rename": frozenset({"name"}),
+    "containers.resize": frozenset({"h", "w"}),
+    "containers.restart": frozenset({"signal", "t"}),
+    # checkpoint, checkpoint-dir: dockerd's (empty, as start_query_reason allows them)
+    "containers.start": frozenset({"detachKeys", "checkpoint", "checkpoint-dir"}),
+    "containers.stop": frozenset({"signal", "t"}),
+    "containers.unpause": frozenset(),
+    "containers.update": frozenset(),
+    "containers.wait": frozenset({"condition"}),
+    "exec.create": frozenset(),
+    "exec.resize": frozenset({"h", "w"}),
+    "exec.start": frozenset(),
+    "images.commit": frozenset(
+        {"author", "changes", "comment", "container", "pause", "repo", "tag"}
+    ),
+    "images.create": frozenset(
+        {"changes", "fromImage", "fromSrc", "message", "platform", "repo", "tag"}
+    ),
+    "images.delete": frozenset({"force", "noprune", "platforms"}),
+    "images.load": frozenset({"platform", "quiet"}),
+    "images.prune": frozenset({"filters"}),
+    "images.push": frozenset({"platform", "tag"}),
+    # docker-py sends `force` on every tag (dockerd and Podman read no such parameter there).
+    "images.tag": frozenset({"force", "repo", "tag"}),
+    "networks.connect": frozenset(),
+    "networks.create": frozenset(),
+    "networks.delete": frozenset(),
+    "networks.disconnect": frozenset(),
+    "networks.prune": frozenset({"filters"}),
+    "volumes.create": frozenset(),
+    "volumes.delete": frozenset({"force"}),
+    "volumes.prune": frozenset({"filters"}),
+    "volumes.update": frozenset({"version"}),
+}
+# `force` the Docker API defines, that Podman widens to other containers: an image delete with
+# force removes every container made from the image (libpod RemoveContainersForImageCallback).
+_PODMAN_FORCE_REMOVES = frozenset({"images.delete"})
+# Values both engines read as false (dockerd: "", 0, no, false, none; Podman: strconv.ParseBool).
+_FALSE = frozenset({"", "0", "false", "False", "FALSE"})
 
-def query_reason(operation: str, query: Mapping[str, str]) -> str | None:
-    """Why the request's query parameters reach outside the daemon's own stores, or None."""
+
+def podman_query_reason(operation: str, query: Mapping[str, str]) -> str | None:
+    """On Podman: a state-changing operation's parameters are the Docker API's, and none of
+    them reaches containers the request does not name."""
+    allowed = DOCKER_WRITE_PARAMS.get(operation)
+    if allowed is None:
+        return None
+    for name in query:
+        if name not in allowed:
+            return (
+                f"parameter {name!r} is not one the Docker API defines for {operation} "
+                "(Podman reads it, and may act beyond the object named)"
+            )
+    if operation in _PODMAN_FORCE_REMOVES and query.get("force", "") not in _FALSE:
+        return (
+            f"{operation} with force is not allowed on Podman "
+            "(it also removes every container that uses the object)"
+        )
+    return None
+
+
+def query_reason(
+    operation: str,
+    query: Mapping[str, str],
+    engine: Engine = "unknown",
+    params: Mapping[str, str] | None = None,
+) -> str | None:
+    """Why the request's query parameters (or, for a push, the image named in the path: its
+    default destination) reach outside the daemon's own stores or beyond the object the request
+    names, or None. An unidentified engine is read as Podman (strictest)."""
     check = QUERY_CHECKS.get(operation)
-    return None if check is None else check(query)
+    bad = None if check is None else check(query)
+    if bad is None and operation == "images.push" and params is not None:
+        bad = _name_reason("image", params.get("name"))
+    if bad is None and engine != "docker" and query:
+        bad = podman_query_reason(operation, query)
+    return bad
 
 
 # -- container list filters that name a container -------------------------------------------

@@ -34,7 +34,7 @@ _REFERENCE = re.compile(
     rf"(?:(?P<domain>{_DOMAIN})/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?"
 )
 _IMAGE_ID = re.compile(r"(?:sha256:)?[0-9a-f]{12,64}")
-_TAG_OR_DIGEST = re.compile(rf"{_TAG}|{_DIGEST}")
+TAG_OR_DIGEST = re.compile(rf"{_TAG}|{_DIGEST}")
 
 
 def image_reference_reason(ref: Any, field: str) -> str | None:
@@ -71,6 +71,6 @@ def images_create_reason(query: Mapping[str, str]) -> str | None:
         if bad:
             return bad
     tag = query.get("tag")
-    if tag and not _TAG_OR_DIGEST.fullmatch(tag):
+    if tag and not TAG_OR_DIGEST.fullmatch(tag):
         return f"tag {tag!r} is not a tag or digest"
     return None
