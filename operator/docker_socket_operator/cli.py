@@ -31,7 +31,7 @@ import resource
 import signal
 import socket
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 DEFAULT_LISTEN = "0.0.0.0:2375"
+DEFAULT_LISTEN_IPV6 = "[::]:2375"
 DEFAULT_METRICS = "0.0.0.0:9102"
 
 
@@ -53,7 +54,8 @@ def register_proxy(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--listen",
         action="append",
         metavar="ADDR",
-        help=f"HOST:PORT or unix:/path; repeatable (default {DEFAULT_LISTEN})",
+        help=f"HOST:PORT or unix:/path; repeatable (default {DEFAULT_LISTEN}; without --policy"
+        f" also {DEFAULT_LISTEN_IPV6} unless DISABLE_IPV6=1, as Tecnativa's image)",
     )
     p.add_argument(
         "--socket",
@@ -146,6 +148,8 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
     except Exception as e:
         log_event("policy invalid", source=args.policy or "environment", error=str(e))
         return 2
+    if not args.policy:
+        _log_environment(os.environ)
     holder = PolicyHolder(policy, source, digest, metrics)
     pool = UpstreamPool(socket_path)
     engine = await pool.detect_engine()  # asked again after the daemon was unreachable
@@ -154,7 +158,8 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
 
     servers: list[asyncio.Server] = []
     bound: list[str] = []
-    for addr in args.listen or [DEFAULT_LISTEN]:
+    listen = args.listen or default_listen(os.environ, env_mode=not args.policy)
+    for addr in listen:
         if addr.startswith("unix:"):
             path = addr.removeprefix("unix:").removeprefix("//")
             with contextlib.suppress(FileNotFoundError):
@@ -163,7 +168,14 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
             bound.append(f"unix://{path}")
         else:
             host, port = _split_host_port(addr)
-            srv = await proxy.listen_tcp(host, port)
+            try:
+                srv = await proxy.listen_tcp(host, port)
+            except OSError as e:
+                if args.listen or addr != DEFAULT_LISTEN_IPV6:
+                    raise
+                # As Tecnativa's DISABLE_IPV6 exists for: a host without IPv6.
+                log_event("ipv6 listen skipped", listen=addr, error=str(e))
+                continue
             bound += [_tcp_url(s, "tcp") for s in srv.sockets]
         servers.append(srv)
     metrics_url = None
@@ -208,6 +220,27 @@ async def _serve_proxy(args: argparse.Namespace, socket_path: str) -> int:
     pool.close()
     audit.flush()
     return 0
+
+
+def default_listen(env: Mapping[str, str], *, env_mode: bool) -> list[str]:
+    """Where the proxy listens without --listen. With the Tecnativa variables (no --policy),
+    as Tecnativa's image: IPv4 and IPv6 (`[::]:2375 v4v6`) unless DISABLE_IPV6 is set."""
+    from docker_socket_operator.policy.tecnativa import env_flag
+
+    if env_mode and not env_flag(env, "DISABLE_IPV6"):
+        return [DEFAULT_LISTEN, DEFAULT_LISTEN_IPV6]
+    return [DEFAULT_LISTEN]
+
+
+def _log_environment(env: Mapping[str, str]) -> None:
+    """Say which Tecnativa variables are on, and every variable read otherwise than a person
+    switching from Tecnativa may expect (policy/tecnativa.py env_warnings)."""
+    from docker_socket_operator.policy.tecnativa import env_warnings, flags_on
+    from docker_socket_operator.proxy.audit import log_event
+
+    log_event("policy from environment", on=flags_on(env))
+    for warning in env_warnings(env):
+        log_event("environment variable", warning=warning)
 
 
 def _limits(args: argparse.Namespace) -> Limits:

@@ -8,6 +8,7 @@ a hole, this is stricter and says so in the docs: exec needs EXEC (not CONTAINER
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 
@@ -51,19 +52,114 @@ LIFECYCLE_GATES = {
     "ALLOW_PAUSE": ("containers.pause", "containers.unpause"),
 }
 
+# HAProxy's `-m bool` casts the string to an integer the way its read_int64() does: an optional
+# sign, then the leading digits; whatever follows is ignored ("1 # traefik" is 1, "1.0" is 1).
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_WORDS_ON = ("true", "yes", "on")
+
+# Variables that are not flags (lists, paths, HAProxy's log level).
+VALUE_VARS = frozenset({"ALLOW_BIND_PREFIXES", "ALLOW_CAPABILITIES", "SOCKET_PATH", "LOG_LEVEL"})
+# Every variable read here (docs/tecnativa.md). DISABLE_IPV6 is read by the proxy command (cli.py).
+KNOWN_VARS = frozenset(
+    {*SECTIONS, "POST", "DELETE", *LIFECYCLE_GATES, *FILE_READ_GATES.values(), "ALLOW_PRIVILEGED",
+     "ALLOW_HOST_NAMESPACES", "ALLOW_DEVICES", "REDACT_ENV", "DISABLE_IPV6", *VALUE_VARS}
+)  # fmt: skip
+# Variables of Tecnativa's forks (or of Tecnativa's own later drafts) that this proxy does not
+# read, and what to use instead.
+FOREIGN_VARS = {
+    "PUT": "POST=1 opens PUT",
+    "PATCH": "the Engine API has no PATCH route",
+    "ALLOW_EXEC": "EXEC=1 (with POST=1) opens exec",
+    "ALLOW_KILL": "ALLOW_RESTARTS=1 opens kill",
+    "ALLOW_UNPAUSE": "ALLOW_PAUSE=1 opens pause and unpause",
+    "ALLOW_LOGS": "CONTAINERS=1 opens logs; there is no separate switch",
+    "ALLOW_ATTACH": "CONTAINERS=1 opens attach; ALLOW_ATTACH_WS opens its websocket",
+    "ALLOW_POWER": "use ALLOW_START, ALLOW_STOP, ALLOW_RESTARTS",
+}
+
+
+def _haproxy_bool(raw: str) -> bool:
+    """What Tecnativa's `env(NAME) -m bool` makes of the value: a leading non-zero integer."""
+    m = _INTEGER.match(raw)
+    return m is not None and int(m.group()) != 0
 
 
 def env_flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
-    """HAProxy's `-m bool` on an env var: a non-zero integer is true. We also take true/yes/on
-    (which HAProxy reads as false) because that is what the person who wrote them meant."""
+    """HAProxy's `-m bool` on an env var: a value starting with a non-zero integer is true
+    ("1", "2", "1 # note"). We also take true/yes/on (which HAProxy reads as false) because that
+    is what the person who wrote them meant, and ignore surrounding blanks (HAProxy reads " 1"
+    as 0). env_warnings() reports every value read differently from Tecnativa."""
     raw = env.get(name)
     if raw is None:
         return default
     value = raw.strip()
-    if _INTEGER.fullmatch(value):
-        return int(value) != 0
-    return value.lower() in ("true", "yes", "on")
+    m = _INTEGER.match(value)
+    if m is not None:
+        return int(m.group()) != 0
+    return value.lower() in _WORDS_ON
+
+
+def _said(on: bool) -> str:
+    return "on" if on else "off"
+
+
+def _value_warning(name: str, raw: str, default: bool) -> str | None:
+    ours = env_flag({name: raw}, name, default)
+    # DISABLE_IPV6 is read by Tecnativa's entrypoint, a shell `case` on 1|true|yes.
+    ipv6 = name == "DISABLE_IPV6"
+    theirs = raw.lower() in ("1", "true", "yes") if ipv6 else _haproxy_bool(raw)
+    if ours != theirs:
+        return (
+            f"{name}={raw!r} is read as {_said(ours)} (Tecnativa read it as "
+            f"{_said(theirs)}); write {name}={int(ours)}"
+        )
+    if not _INTEGER.fullmatch(raw) and raw.strip().lower() not in ("false", "no", "off", ""):
+        return f"{name}={raw!r} is read as {_said(ours)}; write {name}=0 or {name}=1"
+    return None
+
+
+def _name_warning(name: str) -> str | None:
+    upper = name.upper()
+    if upper in KNOWN_VARS:
+        return f"{name} is ignored: variable names are upper case ({upper})"
+    if name in FOREIGN_VARS:
+        return f"{name} is not a variable of this proxy and is ignored: {FOREIGN_VARS[name]}"
+    if name != upper:
+        return None
+    close = difflib.get_close_matches(name, sorted(KNOWN_VARS), n=1, cutoff=0.85)
+    if close:
+        return f"{name} is not a variable of this proxy and is ignored; did you mean {close[0]}?"
+    if name.startswith("ALLOW_"):
+        return f"{name} is not a variable of this proxy and is ignored (docs/tecnativa.md)"
+    return None
+
+
+def env_warnings(env: Mapping[str, str]) -> list[str]:
+    """What a person switching from Tecnativa should hear about at start: a flag whose value is
+    not a plain integer (and how it was read, and how Tecnativa read it), and a variable that is
+    not read although it looks like one (misspelt, lower case, or from a fork)."""
+    warnings: list[str] = []
+    for name in sorted(env):
+        if name in KNOWN_VARS:
+            if name not in VALUE_VARS:
+                found = _value_warning(name, env[name], name in DEFAULT_ON or name == "REDACT_ENV")
+                if found:
+                    warnings.append(found)
+        else:
+            found = _name_warning(name)
+            if found:
+                warnings.append(found)
+    return warnings
+
+
+def flags_on(env: Mapping[str, str]) -> list[str]:
+    """The flag variables read as on (defaults included), for the startup log."""
+    defaults = {*DEFAULT_ON, "REDACT_ENV"}
+    return sorted(
+        n
+        for n in KNOWN_VARS - VALUE_VARS
+        if n != "DISABLE_IPV6" and env_flag(env, n, n in defaults)
+    )
 
 
 def _env_list(env: Mapping[str, str], name: str) -> list[str]:
