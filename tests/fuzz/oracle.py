@@ -54,7 +54,8 @@ class Violation:
 
 
 _LOOKUPS = frozenset({"system.ping", "system.version", "containers.inspect", "exec.inspect",
-                      "containers.list", "volumes.inspect", "networks.inspect"})  # fmt: skip
+                      "containers.list", "volumes.inspect", "networks.inspect",
+                      "images.inspect"})  # fmt: skip
 _BODY_OPS = frozenset({"containers.create", "containers.update", "volumes.create", "exec.create",
                        "containers.start"})  # fmt: skip
 # Headers whose value the daemon acts on: a second copy is a second reading.
@@ -65,7 +66,8 @@ _READ_HEADERS = ("content-type", "host", "content-length", "transfer-encoding", 
 def is_proxy_lookup(rec: Recorded, engine: Engine) -> bool:
     """The proxy's own reads: engine detection, the inspects that resolve a target (for a
     container inspect, the request's own path, whose answer is relayed only if allowed), lists
-    and volume/network inspects for visibility. Bare GETs without the fuzzer's marker."""
+    and volume/network inspects for visibility, the image inspect a create reads on Podman
+    (its Config decides the systemd mode). Bare GETs without the fuzzer's marker."""
     if rec.case is not None or rec.method != "GET" or rec.body:
         return False
     if any(k not in ("host", "user-agent", "accept") for k, _ in rec.headers):

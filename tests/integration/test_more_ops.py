@@ -26,6 +26,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.podman]
 
 MINE = "more-ops-mine"
 OTHER = "more-ops-other"
+# Not "web": the session's shared containers keep that name.
+SCOPED = "more-ops-scoped"
 NET = "dso-more-ops-net"
 IMG = "localhost/dso-more-ops:1"
 PUSHED = Path("/tmp/dso-more-ops-pushed.tar")
@@ -47,7 +49,7 @@ RULES: list[dict[str, Any]] = [
 ]
 # An unscoped rename next to a rule scoped by name.
 RENAME_RULES: list[dict[str, Any]] = [
-    {"allow": ["exec.create"], "containers": {"names": ["web"]}},
+    {"allow": ["exec.create"], "containers": {"names": [SCOPED]}},
     {"allow": ["containers.rename", "system.ping", "system.version"]},
 ]
 
@@ -60,10 +62,10 @@ def started_at(daemon: Daemon, ref: str) -> str:
 
 @pytest.fixture
 def proxy(daemon: Daemon, proxies: ProxyPool) -> Iterator[ProxyProcess]:
-    for name in (MINE, OTHER, "web"):
+    for name in (MINE, OTHER):
         daemon.remove(name)
     yield proxies.get(daemon.socket_path, RULES)
-    for name in (MINE, OTHER, "web"):
+    for name in (MINE, OTHER):
         daemon.remove(name)
     daemon.api("DELETE", f"/networks/{NET}")
     daemon.api("DELETE", f"/images/{IMG}", query={"force": "1"})
@@ -152,23 +154,23 @@ def test_tag_and_push_refuse_transport_names(daemon: Daemon, proxy: ProxyProcess
 def test_rename_cannot_move_a_container_into_a_scoped_rule(
     daemon: Daemon, proxies: ProxyPool
 ) -> None:
-    for name in (OTHER, "web"):
+    for name in (OTHER, SCOPED):
         daemon.remove(name)
     proxy = proxies.get(daemon.socket_path, RENAME_RULES)
     try:
         daemon.create(OTHER)
         exec_body = {"Cmd": ["true"]}
         assert_blocked(call(proxy.addr, "POST", f"/containers/{OTHER}/exec", exec_body))
-        r = call(proxy.addr, "POST", f"/containers/{OTHER}/rename?name=web")
+        r = call(proxy.addr, "POST", f"/containers/{OTHER}/rename?name={SCOPED}")
         if r.status == 204:  # renamed: the scoped rule now opens exec into it
-            r = call(proxy.addr, "POST", "/containers/web/exec", exec_body)
+            r = call(proxy.addr, "POST", f"/containers/{SCOPED}/exec", exec_body)
             assert r.status != 201, f"exec into a renamed container on {daemon.kind}"
         assert_blocked(r)
-        assert daemon.inspect("web") is None, f"renamed into the scoped rule on {daemon.kind}"
+        assert daemon.inspect(SCOPED) is None, f"renamed into the scoped rule on {daemon.kind}"
         # A rename that changes no rule's match still works.
         r = call(proxy.addr, "POST", f"/containers/{OTHER}/rename?name={OTHER}-2")
         assert r.status == 204, r.body[:300]
         daemon.remove(f"{OTHER}-2")
     finally:
-        for name in (OTHER, "web", f"{OTHER}-2"):
+        for name in (OTHER, SCOPED, f"{OTHER}-2"):
             daemon.remove(name)
