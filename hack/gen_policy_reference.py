@@ -121,7 +121,7 @@ NOTES: dict[tuple[str, str], tuple[str | None, str]] = {
     ("ExecConstraints", "privileged"): ("Allow exec create with `Privileged: true`.", "privileged: false"),
     ("ExecConstraints", "users"): (None, "users: [\"1000\", app]"),
     ("Rule", "preset"): ("A named bundle of operations (see docs/presets.md).", "preset: read-only"),
-    ("Rule", "allow"): ("Operations this rule allows: names from docs/operations.md, globs (`containers.*`), or `libpod:METHOD /libpod/glob`.", "allow: [containers.restart, containers.logs]"),
+    ("Rule", "allow"): ("Operations this rule allows: names from docs/operations.md, globs (`containers.*`), or `libpod:METHOD /libpod/glob`. A glob never allows the operations that give the node away where the proxy cannot look (plugins.pull/create/set/upgrade/enable, services.create/update, swarm.init/join, build.grpc): name each one.", "allow: [containers.restart, containers.logs]"),
     ("Rule", "deny"): ("Operations this rule denies (to carve an exception out of a later allow).", "deny: [exec.*]"),
     ("Rule", "containers"): ("Only requests on these containers match the rule (operations without a container never match a scoped rule).", "containers: {composeProject: shop}"),
     ("Rule", "create"): ("What container create/update bodies may ask for (everything with host power is refused unless opened here).", "create: {bindPrefixes: [/srv/ci], images: [\"registry.example/*\"]}"),

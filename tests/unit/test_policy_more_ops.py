@@ -11,17 +11,28 @@ a container into or out of a rule scoped by name."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
 from docker_socket_operator.api.models import DockerSocketPolicySpec
-from docker_socket_operator.catalogue.operations import ALL_OPERATIONS, match_operation
+from docker_socket_operator.catalogue.operations import (
+    ALL_OPERATIONS,
+    UNCHECKED_HOST_POWER,
+    match_operation,
+)
 from docker_socket_operator.policy.body import decode_docker_json
 from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy
 from docker_socket_operator.policy.decide import decide
 from docker_socket_operator.policy.queries import DOCKER_WRITE_PARAMS, query_reason
-from docker_socket_operator.policy.types import ContainerFacts, Decision, Engine, RequestFacts
+from docker_socket_operator.policy.types import (
+    ContainerFacts,
+    Decision,
+    Engine,
+    PolicyError,
+    RequestFacts,
+)
 
 
 def compiled(spec: dict[str, Any]) -> CompiledPolicy:
@@ -192,3 +203,60 @@ def test_rename_under_label_scopes_only_is_unchanged() -> None:
     )
     c = ContainerFacts(id="d" * 64, name="x", labels={"a": "b"})
     assert send(p, "POST", "/containers/x/rename", container=c, query={"name": "y"}).allow
+
+
+# -- operations that give the node away where the proxy cannot look --------------------------
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]*\}", "p1", path)
+
+
+UNCHECKED = [op for op in ALL_OPERATIONS if op.name in UNCHECKED_HOST_POWER]
+
+
+def test_every_unchecked_host_power_name_is_an_operation() -> None:
+    assert {op.name for op in UNCHECKED} == UNCHECKED_HOST_POWER
+
+
+@pytest.mark.parametrize("op", UNCHECKED, ids=lambda op: op.name)
+@pytest.mark.parametrize("glob", ["*", "*.*", "{section}.*", "{head}*.*", "*.{verb}*"])
+def test_a_glob_never_allows_unchecked_host_power(op: Any, glob: str) -> None:
+    # `allow: ["*"]` beside create constraints: a plugin's privileges, a service's mounts, a
+    # foreign swarm's manager or a BuildKit solve would hand out what the constraints refuse.
+    section, verb = op.name.split(".")
+    pattern = glob.format(section=section, head=section[0], verb=verb[:2])
+    try:
+        p = compiled({"rules": [{"allow": [pattern, "system.ping"]}]})
+    except PolicyError as e:
+        assert "name each one" in str(e)  # the glob names nothing else: refused outright
+        return
+    d = send(p, op.method, concrete(op.template))
+    assert not d.allow, (pattern, op.name)
+    # Named, it is allowed: the policy's author asked for exactly that.
+    named = compiled({"rules": [{"allow": [pattern, op.name]}]})
+    assert send(named, op.method, concrete(op.template)).allow
+
+
+def test_a_glob_still_allows_the_rest_of_its_section() -> None:
+    p = compiled({"rules": [{"allow": ["plugins.*", "services.*", "swarm.*"]}]})
+    for method, path in [
+        ("GET", "/plugins"),
+        ("POST", "/plugins/p1/disable"),
+        ("GET", "/services/s1"),
+        ("DELETE", "/services/s1"),
+        ("POST", "/swarm/leave"),
+    ]:
+        assert send(p, method, path).allow, path
+    assert not send(p, "POST", "/plugins/pull").allow
+
+
+def test_a_deny_glob_still_denies_them() -> None:
+    p = compiled({"rules": [{"deny": ["plugins.*"]}, {"allow": ["plugins.pull"]}]})
+    assert not send(p, "POST", "/plugins/pull").allow
+
+
+def test_a_glob_that_names_only_them_is_an_error() -> None:
+    with pytest.raises(PolicyError, match="name each one"):
+        compiled({"rules": [{"allow": ["swarm.j*"]}]})
+    compiled({"rules": [{"deny": ["swarm.j*"]}]})

@@ -54,20 +54,19 @@ def test_defaults_are_ping_version_events() -> None:
         ("VOLUMES", ("GET", "/volumes"), ("POST", "/volumes/create")),
         ("INFO", ("GET", "/info"), None),
         ("SYSTEM", ("GET", "/system/df"), None),
-        ("SERVICES", ("GET", "/services"), ("POST", "/services/create")),
+        ("SERVICES", ("GET", "/services"), ("DELETE", "/services/s1")),
         ("TASKS", ("GET", "/tasks"), None),
         ("NODES", ("GET", "/nodes"), ("POST", "/nodes/n1/update")),
-        ("SWARM", ("GET", "/swarm"), ("POST", "/swarm/init")),
+        ("SWARM", ("GET", "/swarm"), ("POST", "/swarm/leave")),
         ("SECRETS", ("GET", "/secrets"), ("POST", "/secrets/create")),
         ("CONFIGS", ("GET", "/configs"), ("POST", "/configs/create")),
-        ("PLUGINS", ("GET", "/plugins"), ("POST", "/plugins/pull")),
+        ("PLUGINS", ("GET", "/plugins"), ("POST", "/plugins/p1/disable")),
         ("DISTRIBUTION", ("GET", "/distribution/alpine/json"), None),
         ("EXEC", ("GET", "/exec/e1/json"), ("POST", "/exec/e1/start")),
         ("BUILD", None, ("POST", "/build")),
         ("COMMIT", None, ("POST", "/commit")),
         ("AUTH", None, ("POST", "/auth")),
         ("SESSION", None, ("POST", "/session")),
-        ("GRPC", None, ("POST", "/grpc")),
     ],
 )
 def test_each_section_var(
@@ -83,6 +82,29 @@ def test_each_section_var(
     if write:
         assert not allowed(on, *write) and allowed(on_post, *write)
         assert not allowed(env_policy(POST="1"), *write)
+
+
+@pytest.mark.parametrize(
+    ("section", "method", "path"),
+    [
+        ("SERVICES", "POST", "/services/create"),
+        ("SERVICES", "POST", "/services/s1/update"),
+        ("SWARM", "POST", "/swarm/init"),
+        ("SWARM", "POST", "/swarm/join"),
+        ("PLUGINS", "POST", "/plugins/pull"),
+        ("PLUGINS", "POST", "/plugins/create"),
+        ("PLUGINS", "POST", "/plugins/p1/set"),
+        ("PLUGINS", "POST", "/plugins/p1/enable"),
+        ("PLUGINS", "POST", "/plugins/p1/upgrade"),
+        ("GRPC", "POST", "/grpc"),
+    ],
+)
+def test_unchecked_host_power_needs_allow_privileged(section: str, method: str, path: str) -> None:
+    # A service spec, a plugin's privileges, a swarm manager or a BuildKit solve can ask for
+    # what the create checks refuse; with the section and POST alone they stay closed.
+    assert not allowed(env_policy(**{section: "1", "POST": "1"}), method, path)
+    assert allowed(env_policy(**{section: "1", "POST": "1", "ALLOW_PRIVILEGED": "1"}), method, path)
+    assert not allowed(env_policy(POST="1", ALLOW_PRIVILEGED="1"), method, path)
 
 
 def test_all_sections_known() -> None:

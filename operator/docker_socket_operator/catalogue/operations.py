@@ -105,6 +105,32 @@ def match_operation(method: str, api_path: str) -> MatchedOperation | None:
     return None
 
 
+# Operations that hand the node to whoever calls them, through what the proxy cannot check: a
+# plugin runs as root with the mounts, devices and capabilities its manifest asks for (pull,
+# create from a local tar, set, upgrade, enable), a service's tasks are containers whose spec
+# the create checks never see, joining or founding a swarm puts the node under a manager's
+# control, and BuildKit's /grpc runs build steps (host network included) outside the build
+# route's query checks. A glob never allows them: only their own name does (policy/compile.py).
+UNCHECKED_HOST_POWER = frozenset(
+    {
+        "plugins.pull",
+        "plugins.create",
+        "plugins.set",
+        "plugins.upgrade",
+        "plugins.enable",
+        "services.create",
+        "services.update",
+        "swarm.init",
+        "swarm.join",
+        "build.grpc",
+    }
+)
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
 def operations_named(pattern: str) -> list[Operation]:
     """Operations whose name matches a glob ("containers.*", "exec.start"), in catalogue order."""
     return [op for op in ALL_OPERATIONS if fnmatchcase(op.name, pattern)]

@@ -35,7 +35,12 @@ from docker_socket_operator.api.models import (
     PolicyMode,
     Rule,
 )
-from docker_socket_operator.catalogue.operations import ALL_OPERATIONS, operations_named
+from docker_socket_operator.catalogue.operations import (
+    ALL_OPERATIONS,
+    UNCHECKED_HOST_POWER,
+    is_glob,
+    operations_named,
+)
 from docker_socket_operator.catalogue.types import Operation
 from docker_socket_operator.policy.constraints import CreateLimits, ExecLimits
 from docker_socket_operator.policy.ownership import (
@@ -190,7 +195,10 @@ def expand_presets(spec: DockerSocketPolicySpec) -> DockerSocketPolicySpec:
     return spec.model_copy(update={"rules": rules})
 
 
-def _operation_names(index: int, patterns: list[str]) -> list[str]:
+def _operation_names(index: int, patterns: list[str], allow: bool) -> list[str]:
+    """The operations a rule's patterns name. An allow glob skips UNCHECKED_HOST_POWER (a
+    deny glob does not): `allow: ["*"]` next to create constraints must not open the node
+    through a plugin, a service or a swarm, so those are allowed only by their own name."""
     names: list[str] = []
     for pattern in patterns:
         if pattern.startswith("libpod:"):
@@ -198,6 +206,14 @@ def _operation_names(index: int, patterns: list[str]) -> list[str]:
         found = operations_named(pattern)
         if not found:
             raise PolicyError(f"rules[{index}]: {pattern!r} names no Docker API operation")
+        if allow and is_glob(pattern):
+            found = [op for op in found if op.name not in UNCHECKED_HOST_POWER]
+            if not found:
+                raise PolicyError(
+                    f"rules[{index}]: {pattern!r} names only operations that give the node"
+                    " away unchecked (plugins, services, swarm, BuildKit): a glob cannot allow"
+                    " them, name each one"
+                )
         names.extend(op.name for op in found if op.name not in names)
     return names
 
@@ -277,7 +293,7 @@ def compile_policy(spec: DockerSocketPolicySpec, name: str | None = None) -> Com
         only_owned = rule.owned and compile_selector(rule.containers) is None
         scope = f" (containers: {selector.summary})" if selector else ""
         preset = f" (preset {rule.preset})" if rule.preset else ""
-        for name in _operation_names(index, patterns):
+        for name in _operation_names(index, patterns, kind == "allow"):
             label = f"rules[{index}] {kind} {name}{preset}{scope}"
             op_rule = OpRule(
                 label, kind == "allow", selector, create, exec_limits, rule.owned, only_owned

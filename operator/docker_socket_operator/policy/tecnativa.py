@@ -21,7 +21,7 @@ from docker_socket_operator.api.models import (
     Rule,
     Visibility,
 )
-from docker_socket_operator.catalogue.operations import ALL_OPERATIONS
+from docker_socket_operator.catalogue.operations import ALL_OPERATIONS, UNCHECKED_HOST_POWER
 from docker_socket_operator.policy.types import PolicyError
 
 SECTIONS = (
@@ -186,6 +186,9 @@ def allowed_operations(env: Mapping[str, str]) -> list[str]:
             allowed = allowed and env_flag(env, gate)
         elif op.reads_files:
             allowed = False  # a file-reading route without an opt-in variable: never
+        if op.name in UNCHECKED_HOST_POWER:
+            # Plugins, services and swarms can ask for what ALLOW_PRIVILEGED opens.
+            allowed = allowed and env_flag(env, "ALLOW_PRIVILEGED")
         if allowed or op.name in granted:
             names.append(op.name)
     return names
