@@ -44,6 +44,8 @@ def test_containers_read_only(dockerd: Daemon, proxies: ProxyPool, target: str) 
     assert ps.returncode == 0 and b"tecna" in ps.stdout, ps.stderr
     run = docker_cli(p.docker_host, "run", "--name", "tecna-run", dockerd.image, "true")
     assert run.returncode != 0 and b"blocked by policy" in run.stderr, run.stderr
+    # The refusal names the variables that would open it, where the user reads it.
+    assert b"env mode: set CONTAINERS=1 POST=1" in run.stderr, run.stderr
     assert dockerd.inspect("tecna-run") is None
     stop = docker_cli(p.docker_host, "stop", "tecna")
     assert stop.returncode != 0
@@ -96,6 +98,7 @@ def test_exec_gate(dockerd: Daemon, proxies: ProxyPool, target: str, exec_on: st
         assert r.returncode == 0 and r.stdout.strip() == b"hi", r.stderr
     else:
         assert r.returncode != 0 and b"blocked by policy" in r.stderr, r.stderr
+        assert b"env mode: set EXEC=1 POST=1" in r.stderr, r.stderr
         assert dockerd.exec_ids("tecna") <= before
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from docker_socket_operator.catalogue.operations import match_operation
 from docker_socket_operator.cli import DEFAULT_LISTEN, DEFAULT_LISTEN_IPV6, default_listen
+from docker_socket_operator.policy.decide import decide
 from docker_socket_operator.policy.tecnativa import (
     KNOWN_VARS,
     env_flag,
@@ -14,6 +16,8 @@ from docker_socket_operator.policy.tecnativa import (
     flags_on,
     spec_from_tecnativa_env,
 )
+from docker_socket_operator.policy.types import ContainerFacts, RequestFacts
+from docker_socket_operator.proxy.reload import load_from_env
 
 
 @pytest.mark.parametrize(
@@ -103,3 +107,42 @@ def test_flags_on_lists_defaults_and_set_flags() -> None:
 )
 def test_default_listen(env: dict[str, str], env_mode: bool, expected: list[str]) -> None:
     assert default_listen(env, env_mode=env_mode) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "method", "path", "hint"),
+    [
+        ({}, "GET", "/containers/json", "env mode: set CONTAINERS=1)"),
+        ({"CONTAINERS": "1"}, "POST", "/containers/c1/exec", "env mode: set EXEC=1 POST=1)"),
+        ({"CONTAINERS": "1"}, "POST", "/containers/c1/restart", "POST=1, or ALLOW_RESTARTS=1)"),
+        ({"CONTAINERS": "1", "POST": "1", "DELETE": "0"}, "DELETE", "/containers/c1",
+         "env mode: set CONTAINERS=1 DELETE=1)"),
+        ({"CONTAINERS": "1"}, "GET", "/containers/c1/export", "CONTAINERS=1 ALLOW_EXPORT=1)"),
+        ({"PLUGINS": "1", "POST": "1"}, "POST", "/plugins/pull",
+         "PLUGINS=1 POST=1 ALLOW_PRIVILEGED=1)"),
+    ],
+)  # fmt: skip
+def test_a_refusal_says_which_variables_open_it(
+    env: dict[str, str], method: str, path: str, hint: str
+) -> None:
+    policy, _ = load_from_env(env)
+    matched = match_operation(method, path)
+    assert matched is not None
+    d = decide(
+        policy,
+        RequestFacts(method=method, api_path=path, op=matched.op, params=matched.params,
+                     container=ContainerFacts(id="c" * 64, name="c1")),
+    )  # fmt: skip
+    assert not d.allow
+    assert d.reason.endswith(hint), d.reason
+    # Following the hint opens it.
+    opened = dict(env)
+    for word in hint.removesuffix(")").replace(",", " ").split():
+        if "=" in word:
+            opened[word.split("=")[0]] = "1"
+    again = decide(
+        load_from_env(opened)[0],
+        RequestFacts(method=method, api_path=path, op=matched.op, params=matched.params,
+                     container=ContainerFacts(id="c" * 64, name="c1")),
+    )  # fmt: skip
+    assert again.allow, (opened, again.reason)

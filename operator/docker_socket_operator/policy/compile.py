@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import translate
 from pathlib import Path
 from typing import Literal
@@ -155,6 +155,8 @@ class CompiledPolicy:
     # Every rule scoped by container name (its label, whether it allows, its selector): a
     # rename may not move a container into an allow rule's names nor out of a deny's (decide.py).
     name_scopes: tuple[tuple[str, bool, Selector], ...] = ()
+    # Operation -> what would allow it, said with "no rule allows" (env mode: the variables).
+    unallowed_hints: Mapping[str, str] = field(default_factory=dict)
 
     def needs_body(self, op: Operation) -> bool:
         """Whether decide() must see the decoded request body for this operation."""

@@ -224,7 +224,7 @@ def _decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
         return Decision(False, DEFAULT_DENY, "unknown API route")
     plan = policy.plans.get(op.name)
     if plan is None:
-        return Decision(False, DEFAULT_DENY, f"no rule allows {op.name}")
+        return Decision(False, DEFAULT_DENY, _no_rule(policy, op.name))
     if policy.visibility is not None:
         hidden = _visibility_denial(policy, plan.scope, req)
         if hidden is not None:
@@ -255,4 +255,9 @@ def _decide(policy: CompiledPolicy, req: RequestFacts) -> Decision:
                 True, rule.label, "allowed", owned=rule.owned or policy.visibility_owned
             )
         refused = refused or Decision(False, rule.label, reason)
-    return refused or Decision(False, DEFAULT_DENY, f"no rule allows {op.name}")
+    return refused or Decision(False, DEFAULT_DENY, _no_rule(policy, op.name))
+
+
+def _no_rule(policy: CompiledPolicy, name: str) -> str:
+    hint = policy.unallowed_hints.get(name)
+    return f"no rule allows {name}" if hint is None else f"no rule allows {name} ({hint})"

@@ -194,6 +194,31 @@ def allowed_operations(env: Mapping[str, str]) -> list[str]:
     return names
 
 
+def unallowed_hints(env: Mapping[str, str]) -> dict[str, str]:
+    """For each operation the environment leaves closed, the variables that would open it, as
+    a refusal says them ("env mode: set EXEC=1 POST=1"): a newcomer reads the fix in the 403."""
+    allowed = set(allowed_operations(env))
+    hints: dict[str, str] = {}
+    for op in ALL_OPERATIONS:
+        if op.name in allowed or op.name in hints:
+            continue
+        gate = FILE_READ_GATES.get(op.name)
+        if (op.reads_files and gate is None) or not op.section:
+            hints[op.name] = "env mode: no variable allows it, use a policy file"
+            continue
+        needed = [op.section]
+        if op.method not in ("GET", "HEAD"):
+            needed.append("DELETE" if op.method == "DELETE" and "DELETE" in env else "POST")
+        if gate is not None:
+            needed.append(gate)
+        if op.name in UNCHECKED_HOST_POWER:
+            needed.append("ALLOW_PRIVILEGED")
+        gates = [var for var, names in LIFECYCLE_GATES.items() if op.name in names]
+        hint = "env mode: set " + " ".join(f"{var}=1" for var in needed)
+        hints[op.name] = hint + "".join(f", or {var}=1" for var in gates)
+    return hints
+
+
 def spec_from_tecnativa_env(env: Mapping[str, str]) -> DockerSocketPolicySpec:
     """The policy a Tecnativa-style environment describes. Raises PolicyError on bad values."""
     privileged = env_flag(env, "ALLOW_PRIVILEGED")

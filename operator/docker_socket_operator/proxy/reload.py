@@ -13,10 +13,11 @@ import asyncio
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from docker_socket_operator.policy.compile import CompiledPolicy, compile_policy, load_policy_file
-from docker_socket_operator.policy.tecnativa import spec_from_tecnativa_env
+from docker_socket_operator.policy.tecnativa import spec_from_tecnativa_env, unallowed_hints
 from docker_socket_operator.policy.types import PolicyError
 from docker_socket_operator.proxy.audit import log_event
 from docker_socket_operator.proxy.metrics import Metrics
@@ -75,7 +76,8 @@ def load_from_file(path: str) -> tuple[CompiledPolicy, str]:
 def load_from_env(env: Mapping[str, str]) -> tuple[CompiledPolicy, str]:
     """The Tecnativa docker-socket-proxy variables (CONTAINERS=1, POST=0, ...) as a policy."""
     spec = spec_from_tecnativa_env(env)
-    return compile_policy(spec), _digest(spec.model_dump_json().encode())
+    policy = replace(compile_policy(spec), unallowed_hints=unallowed_hints(env))
+    return policy, _digest(spec.model_dump_json().encode())
 
 
 class PolicyWatcher:
