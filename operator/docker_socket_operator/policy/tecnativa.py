@@ -22,6 +22,7 @@ from docker_socket_operator.api.models import (
     Visibility,
 )
 from docker_socket_operator.catalogue.operations import ALL_OPERATIONS, UNCHECKED_HOST_POWER
+from docker_socket_operator.catalogue.types import Operation
 from docker_socket_operator.policy.types import PolicyError
 
 SECTIONS = (
@@ -166,30 +167,40 @@ def _env_list(env: Mapping[str, str], name: str) -> list[str]:
     return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
 
 
+def _variables_needed(op: Operation, env: Mapping[str, str]) -> list[str] | None:
+    """The variables that, all on, open `op` (None: no variable does). DELETE stands in for
+    POST on a DELETE route only once it is set, as in Tecnativa."""
+    gate = FILE_READ_GATES.get(op.name)
+    if op.section not in SECTIONS or (op.reads_files and gate is None):
+        return None  # e.g. a file-reading route without an opt-in variable: never
+    needed = [op.section]
+    if op.method not in ("GET", "HEAD"):
+        needed.append("DELETE" if op.method == "DELETE" and "DELETE" in env else "POST")
+    if gate is not None:
+        needed.append(gate)
+    if op.name in UNCHECKED_HOST_POWER:
+        # Plugins, services and swarms can ask for what ALLOW_PRIVILEGED opens.
+        needed.append("ALLOW_PRIVILEGED")
+    return needed
+
+
+def _first_of_each_name() -> list[Operation]:
+    seen: dict[str, Operation] = {}
+    for op in ALL_OPERATIONS:
+        seen.setdefault(op.name, op)
+    return list(seen.values())
+
+
 def allowed_operations(env: Mapping[str, str]) -> list[str]:
     """Operation names the environment opens, in catalogue order."""
-    sections = {s for s in SECTIONS if env_flag(env, s, s in DEFAULT_ON)}
-    post = env_flag(env, "POST")
-    delete = env_flag(env, "DELETE") if "DELETE" in env else post
     granted = {
         name for var, names in LIFECYCLE_GATES.items() if env_flag(env, var) for name in names
     }
     names: list[str] = []
-    for op in ALL_OPERATIONS:
-        if op.name in names:
-            continue
-        reads = op.method in ("GET", "HEAD")
-        write_ok = delete if op.method == "DELETE" else post
-        allowed = op.section in sections and (reads or write_ok)
-        gate = FILE_READ_GATES.get(op.name)
-        if gate is not None:
-            allowed = allowed and env_flag(env, gate)
-        elif op.reads_files:
-            allowed = False  # a file-reading route without an opt-in variable: never
-        if op.name in UNCHECKED_HOST_POWER:
-            # Plugins, services and swarms can ask for what ALLOW_PRIVILEGED opens.
-            allowed = allowed and env_flag(env, "ALLOW_PRIVILEGED")
-        if allowed or op.name in granted:
+    for op in _first_of_each_name():
+        needed = _variables_needed(op, env)
+        opened = needed is not None and all(env_flag(env, v, v in DEFAULT_ON) for v in needed)
+        if opened or op.name in granted:
             names.append(op.name)
     return names
 
@@ -199,20 +210,13 @@ def unallowed_hints(env: Mapping[str, str]) -> dict[str, str]:
     a refusal says them ("env mode: set EXEC=1 POST=1"): a newcomer reads the fix in the 403."""
     allowed = set(allowed_operations(env))
     hints: dict[str, str] = {}
-    for op in ALL_OPERATIONS:
-        if op.name in allowed or op.name in hints:
+    for op in _first_of_each_name():
+        if op.name in allowed:
             continue
-        gate = FILE_READ_GATES.get(op.name)
-        if (op.reads_files and gate is None) or not op.section:
+        needed = _variables_needed(op, env)
+        if needed is None:
             hints[op.name] = "env mode: no variable allows it, use a policy file"
             continue
-        needed = [op.section]
-        if op.method not in ("GET", "HEAD"):
-            needed.append("DELETE" if op.method == "DELETE" and "DELETE" in env else "POST")
-        if gate is not None:
-            needed.append(gate)
-        if op.name in UNCHECKED_HOST_POWER:
-            needed.append("ALLOW_PRIVILEGED")
         gates = [var for var, names in LIFECYCLE_GATES.items() if op.name in names]
         hint = "env mode: set " + " ".join(f"{var}=1" for var in needed)
         hints[op.name] = hint + "".join(f", or {var}=1" for var in gates)
